@@ -1,0 +1,19 @@
+"""Recurrent layers: Keras drop-ins that are faster and do more."""
+
+from seqkit.layers.bidirectional import Bidirectional
+from seqkit.layers.gru import GRU, GRUCell
+from seqkit.layers.lstm import LSTM, LSTMCell
+from seqkit.layers.rnn import RNN, RecurrentCell
+from seqkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+
+__all__ = [
+    "RNN",
+    "RecurrentCell",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "LSTM",
+    "LSTMCell",
+    "GRU",
+    "GRUCell",
+    "Bidirectional",
+]

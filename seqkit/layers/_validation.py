@@ -1,0 +1,64 @@
+"""Argument checks shared by the layers: one message shape everywhere.
+
+Every message names the argument, the value received and what was expected,
+e.g. "Received `units=0`; expected a positive integer."
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+
+
+def check_units(units, name: str = "units") -> int:
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
+        raise ValueError(f"Received `{name}={units!r}`; expected a positive integer.")
+    return int(units)
+
+
+def check_rate(rate, name: str) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+        raise ValueError(
+            f"Received `{name}={rate!r}`; expected a float in [0, 1) "
+            "(the fraction of units to drop)."
+        )
+    return float(rate)
+
+
+def check_activation(identifier, name: str):
+    try:
+        fn = keras.activations.get(identifier)
+    except (ValueError, TypeError):
+        fn = None
+    if fn is None and identifier is not None:
+        raise ValueError(
+            f"Received `{name}={identifier!r}`; expected the name of a Keras "
+            "activation (e.g. 'tanh', 'sigmoid', 'relu'), a callable, or None."
+        )
+    return fn
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"Received `{name}={value!r}`; expected True or False.")
+    return value
+
+
+def check_sequence_shape(shape, layer_name: str) -> None:
+    """Recurrent layers take (batch, timesteps, features)."""
+    if shape is None:
+        return
+    rank = len(shape)
+    if rank != 3:
+        raise ValueError(
+            f"Received `inputs` with shape {tuple(shape)} (rank {rank}) in layer "
+            f"'{layer_name}'; expected a 3D tensor of shape (batch, timesteps, "
+            "features). Add a time axis, e.g. `x[:, None, :]` for one step, or "
+            "an Embedding layer for token ids."
+        )
+    if shape[-1] is None:
+        raise ValueError(
+            f"Received `inputs` with shape {tuple(shape)} in layer '{layer_name}'; "
+            "the last (features) dimension must be known."
+        )

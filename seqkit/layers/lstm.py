@@ -1,0 +1,175 @@
+"""Long Short-Term Memory (Hochreiter & Schmidhuber 1997), gate order i, f, c, o."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from seqkit.layers.rnn import RecurrentCell, _CellLayer, _is_default_act
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class LSTMCell(RecurrentCell):
+    """One LSTM step; weights as `keras.layers.LSTMCell` (gate order i, f, c, o).
+
+    Args:
+        units: positive int.
+        activation: default "tanh"; recurrent_activation: default "sigmoid".
+        unit_forget_bias: add 1 to the forget-gate bias at initialization.
+        Other arguments as `keras.layers.LSTMCell`, plus
+        trainable_initial_state (learned h0 and c0).
+
+    Call arguments:
+        inputs: (batch, features). states: [h (batch, units), c (batch, units)].
+
+    Returns:
+        (h, [h, c]).
+
+    Example:
+
+    >>> cell = LSTMCell(4)
+    >>> h, (h, c) = cell(np.ones((2, 3), "float32"), cell.get_initial_state(2))
+    >>> h.shape, c.shape
+    ((2, 4), (2, 4))
+    """
+
+    gates = 4
+
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.state_size = [self.units, self.units]
+
+    def build(self, input_shape):
+        self._add_kernels(input_shape[-1])
+        if self.use_bias:
+            if self.unit_forget_bias:
+                base = self.bias_initializer
+                u = self.units
+
+                def bias_initializer(_, *args, **kwargs):
+                    return ops.concatenate(
+                        [
+                            base((u,), *args, **kwargs),
+                            keras.initializers.get("ones")((u,), *args, **kwargs),
+                            base((2 * u,), *args, **kwargs),
+                        ]
+                    )
+            else:
+                bias_initializer = self.bias_initializer
+            self.bias = self.add_weight(
+                shape=(4 * self.units,),
+                name="bias",
+                initializer=bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self._add_initial_state_weights()
+        self.built = True
+
+    def step(self, xp_t, states, recurrent_mask=None):
+        h_tm1, c_tm1 = states
+        hr = h_tm1 * recurrent_mask if recurrent_mask is not None else h_tm1
+        z = xp_t + ops.matmul(hr, ops.cast(self.recurrent_kernel, xp_t.dtype))  # (batch, 4u)
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_tm1 + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def _fast_kind(self):
+        if _is_default_act(self.activation, "tanh") and _is_default_act(
+            self.recurrent_activation, "sigmoid"
+        ):
+            return "lstm"
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class LSTM(_CellLayer):
+    """LSTM layer; a drop-in for `keras.layers.LSTM`.
+
+    Same constructor and call arguments, defaults and weight layout as Keras
+    (`set_weights(keras_lstm.get_weights())` works both ways), plus
+    `trainable_initial_state`. Masks may use left or right padding and may
+    mask whole rows. `use_cudnn` is accepted for compatibility; seqkit never
+    depends on a GPU-only op, so exported graphs serve on CPUs.
+
+    Example:
+
+    >>> lstm = LSTM(32, return_sequences=True, return_state=True)
+    >>> seq, h, c = lstm(np.zeros((8, 10, 4), "float32"))
+    >>> seq.shape, h.shape, c.shape
+    ((8, 10, 32), (8, 32), (8, 32))
+    """
+
+    cell_class = LSTMCell
+    cell_name = "lstm_cell"
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        trainable_initial_state=False,
+        **kwargs,
+    ):
+        cell_kwargs = dict(
+            units=units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            trainable_initial_state=trainable_initial_state,
+        )
+        super().__init__(
+            cell_kwargs,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            use_cudnn=use_cudnn,
+            **kwargs,
+        )

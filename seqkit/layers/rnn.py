@@ -1,0 +1,618 @@
+"""The recurrent base: a cell does one step, `RNN` runs the loop.
+
+Layout of the work in `RNN.call` (shapes for LSTM, G = 4 * units):
+
+    x (batch, time, features)
+      -> input dropout (one mask per sequence, as Keras)
+      -> time-major, projected for all timesteps in one matmul: (time, batch, G)
+      -> the loop: only `h_tm1 @ recurrent_kernel` and the gate arithmetic per step
+      -> outputs (time, batch, units) -> (batch, time, units)
+
+The loop has one generic implementation written with `keras.ops` (runs under
+every backend) and one fast path for the TensorFlow backend
+(`seqkit.layers._tf_fast`), reached through `_fast_sequence`, which raises
+`NotImplementedError` whenever it cannot take a call so the generic loop does.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from seqkit.layers import _validation as V
+
+
+def _serialize(obj):
+    return keras.saving.serialize_keras_object(obj)
+
+
+class RecurrentCell(keras.layers.Layer):
+    """Base class of the seqkit cells: shared arguments, dropout and initial state.
+
+    A cell does one step: `cell(x_t, states) -> (output, new_states)`. For the
+    loop, a cell also exposes the step split in two: `project(x)` (the input
+    matmul, done for all timesteps at once by `RNN`) and `step(xp_t, states)`
+    (the recurrent part).
+
+    Subclasses define `gates` (1, 3 or 4), `build`, `step` and `_fast_kind`.
+    """
+
+    gates = 1
+    has_recurrent_activation = True
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        trainable_initial_state=False,
+        **kwargs,
+    ):
+        kwargs.pop("implementation", None)  # Keras compatibility; one implementation here
+        super().__init__(**kwargs)
+        self.units = V.check_units(units)
+        self.activation = V.check_activation(activation, "activation")
+        if self.has_recurrent_activation:
+            self.recurrent_activation = V.check_activation(
+                recurrent_activation, "recurrent_activation"
+            )
+        self.use_bias = V.check_bool(use_bias, "use_bias")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = V.check_rate(dropout, "dropout")
+        self.recurrent_dropout = V.check_rate(recurrent_dropout, "recurrent_dropout")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.trainable_initial_state = V.check_bool(
+            trainable_initial_state, "trainable_initial_state"
+        )
+        self.output_size = self.units
+
+    # ----------------------------------------------------------------- weights
+    @property
+    def num_states(self) -> int:
+        size = self.state_size
+        return len(size) if isinstance(size, (list, tuple)) else 1
+
+    def _add_kernels(self, input_dim, recurrent_width=None):
+        g = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, g),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, recurrent_width or g),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+
+    def _add_initial_state_weights(self):
+        self.initial_state_weights = []
+        if not self.trainable_initial_state:
+            return
+        names = ["initial_h", "initial_c"][: self.num_states]
+        for name in names:
+            self.initial_state_weights.append(
+                self.add_weight(shape=(self.units,), name=name, initializer="zeros")
+            )
+
+    def get_initial_state(self, batch_size=None):
+        """Zeros, or the learned initial state broadcast over the batch."""
+        if self.trainable_initial_state:
+            states = [
+                ops.broadcast_to(ops.expand_dims(ops.cast(w, self.compute_dtype), 0),
+                                 (batch_size, self.units))
+                for w in self.initial_state_weights
+            ]
+        else:
+            states = [
+                ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+                for _ in range(self.num_states)
+            ]
+        return states
+
+    # -------------------------------------------------------------- one step
+    def input_bias(self):
+        """Bias added to the input projection (None when there is none)."""
+        return self.bias if self.use_bias else None
+
+    def project(self, x):
+        """`x @ kernel + input_bias` for any number of leading axes."""
+        xp = ops.matmul(x, ops.cast(self.kernel, x.dtype))
+        b = self.input_bias()
+        if b is not None:
+            xp = xp + ops.cast(b, x.dtype)
+        return xp
+
+    def step(self, xp_t, states, recurrent_mask=None):
+        """One recurrent step from a projected input. Returns (output, states list)."""
+        raise NotImplementedError
+
+    def _fast_kind(self):
+        """Name of the fused TensorFlow loop for this configuration, or None."""
+        return None
+
+    def dropout_mask(self, x_t, training):
+        if training and self.dropout > 0:
+            return keras.random.dropout(
+                ops.ones_like(x_t), self.dropout, seed=self.seed_generator
+            )
+        return None
+
+    def recurrent_dropout_mask(self, h, training):
+        if training and self.recurrent_dropout > 0:
+            return keras.random.dropout(
+                ops.ones_like(h), self.recurrent_dropout, seed=self.seed_generator
+            )
+        return None
+
+    def build(self, input_shape):
+        raise NotImplementedError
+
+    def call(self, inputs, states, training=False):
+        """One step: `inputs` (batch, features), `states` a tensor or a list."""
+        nested = isinstance(states, (list, tuple))
+        state_list = list(states) if nested else [states]
+        if len(state_list) != self.num_states:
+            raise ValueError(
+                f"Received {len(state_list)} state tensor(s) in cell "
+                f"'{self.name}'; expected {self.num_states}."
+            )
+        dp = self.dropout_mask(inputs, training)
+        if dp is not None:
+            inputs = inputs * dp
+        rec = self.recurrent_dropout_mask(state_list[0], training)
+        output, new_states = self.step(self.project(inputs), state_list, rec)
+        if not nested:
+            return output, new_states[0]
+        return output, new_states
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation)
+            if self.activation is not None
+            else None,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _serialize(self.kernel_initializer),
+            "recurrent_initializer": _serialize(self.recurrent_initializer),
+            "bias_initializer": _serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize(self.kernel_regularizer),
+            "recurrent_regularizer": _serialize(self.recurrent_regularizer),
+            "bias_regularizer": _serialize(self.bias_regularizer),
+            "kernel_constraint": _serialize(self.kernel_constraint),
+            "recurrent_constraint": _serialize(self.recurrent_constraint),
+            "bias_constraint": _serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "trainable_initial_state": self.trainable_initial_state,
+        }
+        if self.has_recurrent_activation:
+            config["recurrent_activation"] = keras.activations.serialize(
+                self.recurrent_activation
+            )
+        return {**super().get_config(), **config}
+
+
+def _is_default_act(fn, name):
+    return fn is keras.activations.get(name)
+
+
+def _fast_sequence(cell, xp, states, mask, zero_output_for_mask):
+    """The backend fast path; raises NotImplementedError to fall back."""
+    if keras.backend.backend() != "tensorflow":
+        raise NotImplementedError
+    kind = cell._fast_kind()
+    if kind is None:
+        raise NotImplementedError
+    from seqkit.layers import _tf_fast
+
+    return _tf_fast.run(kind, cell, xp, states, mask, zero_output_for_mask)
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class RNN(keras.layers.Layer):
+    """Runs a recurrent cell over a sequence (Keras `RNN` semantics).
+
+    Args:
+        cell: a seqkit cell (`SimpleRNNCell`, `LSTMCell`, `GRUCell`).
+        return_sequences: return the output of every step, not just the last.
+        return_state: also return the final states.
+        go_backwards: process the sequence in reverse (outputs come back in
+            processing order, as in Keras).
+        stateful: carry the final states of a batch into the next call; reset
+            with `reset_state()` or `reset_state(states)`.
+        unroll: unroll the loop in Python (short sequences only).
+        zero_output_for_mask: output zeros at masked steps instead of
+            repeating the previous output (set by `Bidirectional`).
+
+    Call arguments:
+        sequences: (batch, timesteps, features).
+        initial_state: list of (batch, units) tensors; wins over a trainable
+            initial state.
+        mask: (batch, timesteps) booleans; left padding, right padding and
+            fully masked rows all work (masked steps keep the state).
+        training: enables dropout.
+
+    Example:
+
+    >>> layer = RNN(LSTMCell(8), return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 8)
+    """
+
+    def __init__(
+        self,
+        cell,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not isinstance(cell, RecurrentCell):
+            raise ValueError(
+                f"Received `cell={cell!r}`; expected a seqkit cell "
+                "(SimpleRNNCell, LSTMCell or GRUCell)."
+            )
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = V.check_bool(return_sequences, "return_sequences")
+        self.return_state = V.check_bool(return_state, "return_state")
+        self.go_backwards = V.check_bool(go_backwards, "go_backwards")
+        self.stateful = V.check_bool(stateful, "stateful")
+        self.unroll = V.check_bool(unroll, "unroll")
+        self.zero_output_for_mask = V.check_bool(zero_output_for_mask, "zero_output_for_mask")
+        self.supports_masking = True
+        self.states = None
+        size = cell.state_size
+        self.state_size = list(size) if isinstance(size, (list, tuple)) else [size]
+
+    # ------------------------------------------------------------- shapes
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, length = sequences_shape[0], sequences_shape[1]
+        units = self.cell.units
+        out = (batch, length, units) if self.return_sequences else (batch, units)
+        if self.return_state:
+            return (out,) + tuple((batch, s) for s in self.state_size)
+        return out
+
+    def compute_mask(self, _, mask):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.state_size)
+        return output_mask
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        V.check_sequence_shape(sequences_shape, self.name)
+        if not self.cell.built:
+            self.cell.build((sequences_shape[0], sequences_shape[-1]))
+        if self.stateful and self.states is None and sequences_shape[0] is not None:
+            self._create_state_variables(sequences_shape[0])
+
+    # ------------------------------------------------------------- stateful
+    def _create_state_variables(self, batch_size):
+        init = self.cell.get_initial_state(batch_size)
+        self.states = [
+            keras.Variable(ops.convert_to_numpy(s), trainable=False, name=f"state_{i}")
+            for i, s in enumerate(init)
+        ]
+
+    def reset_state(self, states=None):
+        """Reset a stateful layer to its initial state, or to `states`.
+
+        Args:
+            states: None (zeros, or the learned initial state), or a list of
+                arrays of shape (batch, units), one per state.
+        """
+        if not self.stateful:
+            raise AttributeError(
+                f"Layer '{self.name}' is not stateful; pass `stateful=True` to use reset_state()."
+            )
+        if self.states is None:
+            return  # nothing to reset before the first batch
+        batch = self.states[0].shape[0]
+        if states is None:
+            values = self.cell.get_initial_state(batch)
+        else:
+            values = list(states) if isinstance(states, (list, tuple)) else [states]
+            if len(values) != len(self.states):
+                raise ValueError(
+                    f"Received {len(values)} state array(s) in reset_state(); "
+                    f"expected {len(self.states)}."
+                )
+        for var, value in zip(self.states, values):
+            value = ops.convert_to_tensor(value, dtype=var.dtype)
+            if tuple(value.shape) != tuple(var.shape):
+                raise ValueError(
+                    f"Received a state of shape {tuple(value.shape)} in reset_state(); "
+                    f"expected {tuple(var.shape)}."
+                )
+            var.assign(value)
+
+    def reset_states(self, states=None):
+        """Alias of `reset_state` (Keras 2 name)."""
+        self.reset_state(states)
+
+    def get_initial_state(self, batch_size):
+        return self.cell.get_initial_state(batch_size)
+
+    # ------------------------------------------------------------- the loop
+    def _generic_loop(self, xp, states, mask, rec_mask):
+        """xp (time, batch, G); mask (time, batch, 1) bool or None."""
+        cell = self.cell
+        n = len(states)
+        y0 = ops.zeros_like(states[0])
+
+        def one(xp_t, m_t, carry):
+            prev_states, prev_y = list(carry[:n]), carry[n]
+            y, new_states = cell.step(xp_t, prev_states, rec_mask)
+            if m_t is not None:
+                new_states = [ops.where(m_t, s, p) for s, p in zip(new_states, prev_states)]
+                y = ops.where(m_t, y, ops.zeros_like(y) if self.zero_output_for_mask else prev_y)
+            return tuple(new_states) + (y,)
+
+        carry = tuple(states) + (y0,)
+        if self.unroll:
+            xs = ops.unstack(xp, axis=0)
+            ms = ops.unstack(mask, axis=0) if mask is not None else [None] * len(xs)
+            ys = []
+            for xp_t, m_t in zip(xs, ms):
+                carry = one(xp_t, m_t, carry)
+                ys.append(carry[n])
+            outputs = ops.stack(ys, axis=0)
+        else:
+            if mask is None:
+                def f(c, x):
+                    new = one(x, None, c)
+                    return new, new
+                carry, ys = ops.scan(f, carry, xp)
+            else:
+                def f(c, x):
+                    new = one(x[0], x[1], c)
+                    return new, new
+                carry, ys = ops.scan(f, carry, (xp, mask))
+            outputs = ys[n]
+        return outputs, list(carry[:n])
+
+    def _check_initial_state(self, initial_state, batch):
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if len(states) != len(self.state_size):
+            raise ValueError(
+                f"Received `initial_state` with {len(states)} tensor(s) in layer "
+                f"'{self.name}'; expected {len(self.state_size)} "
+                f"(one per state, each of shape (batch, {self.cell.units}))."
+            )
+        out = []
+        for s in states:
+            s = ops.convert_to_tensor(s, dtype=self.cell.compute_dtype)
+            if len(s.shape) != 2 or (s.shape[-1] is not None and s.shape[-1] != self.cell.units):
+                raise ValueError(
+                    f"Received an `initial_state` tensor of shape {tuple(s.shape)} in "
+                    f"layer '{self.name}'; expected (batch, {self.cell.units})."
+                )
+            out.append(s)
+        return out
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        V.check_sequence_shape(sequences.shape, self.name)
+        if self.unroll and sequences.shape[1] is None:
+            raise ValueError(
+                f"Received `unroll=True` in layer '{self.name}' with an unknown number of "
+                "timesteps; give the Input a fixed length, e.g. keras.Input((T, F))."
+            )
+        cell = self.cell
+        dtype = cell.compute_dtype
+        sequences = ops.cast(sequences, dtype)
+        batch = ops.shape(sequences)[0]
+
+        if self.stateful:
+            if self.states is None:
+                if sequences.shape[0] is None:
+                    raise ValueError(
+                        f"Layer '{self.name}' is stateful and needs a fixed batch size; "
+                        "pass `batch_size=` to keras.Input or call the layer on arrays."
+                    )
+                self._create_state_variables(sequences.shape[0])
+            expected = self.states[0].shape[0]
+            if sequences.shape[0] is not None and sequences.shape[0] != expected:
+                raise ValueError(
+                    f"Received a batch of {sequences.shape[0]} in stateful layer "
+                    f"'{self.name}'; its states hold a batch of {expected}. "
+                    "Feed batches of one size, or create a new layer."
+                )
+        if initial_state is not None:
+            states = self._check_initial_state(initial_state, batch)
+        elif self.stateful:
+            states = [ops.convert_to_tensor(v) for v in self.states]
+        else:
+            states = cell.get_initial_state(batch)
+
+        # Dropout masks are drawn once per sequence (same mask at every step).
+        dp = cell.dropout_mask(sequences[:, 0, :], training)
+        if dp is not None:
+            sequences = sequences * ops.expand_dims(dp, 1)
+        rec_mask = cell.recurrent_dropout_mask(states[0], training)
+
+        x_tm = ops.transpose(sequences, (1, 0, 2))  # (time, batch, features)
+        xp = cell.project(x_tm)  # (time, batch, G): all input matmuls at once
+        mask_tm = None
+        if mask is not None:
+            if isinstance(mask, (list, tuple)):
+                mask = mask[0]
+            mask_tm = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+        if self.go_backwards:
+            xp = ops.flip(xp, axis=0)
+            if mask_tm is not None:
+                mask_tm = ops.flip(mask_tm, axis=0)
+
+        result = None
+        if rec_mask is None and not self.unroll:
+            try:
+                result = _fast_sequence(cell, xp, states, mask_tm, self.zero_output_for_mask)
+            except NotImplementedError:
+                result = None
+        if result is None:
+            result = self._generic_loop(xp, states, mask_tm, rec_mask)
+        outputs_tm, final_states = result
+
+        if self.stateful:
+            for var, s in zip(self.states, final_states):
+                var.assign(ops.cast(s, var.dtype))
+
+        if self.return_sequences:
+            output = ops.transpose(outputs_tm, (1, 0, 2))
+        else:
+            output = outputs_tm[-1]
+        if self.return_state:
+            return (output, *final_states)
+        return output
+
+    def get_config(self):
+        config = {
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+        base = super().get_config()
+        if type(self) is RNN:
+            config["cell"] = _serialize(self.cell)
+        return {**base, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if cls is RNN:
+            config["cell"] = keras.saving.deserialize_keras_object(config["cell"])
+        return cls(**config)
+
+
+class _CellLayer(RNN):
+    """Shared plumbing of SimpleRNN / LSTM / GRU: a flat config over one cell."""
+
+    cell_class = None
+    cell_name = None
+
+    def __init__(
+        self,
+        cell_kwargs,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        activity_regularizer=None,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                f"Received `use_cudnn={use_cudnn!r}`; expected 'auto', True or False."
+            )
+        cell = self.cell_class(
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=self.cell_name,
+            **cell_kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+        # seqkit never calls cuDNN (graphs must serve on CPUs); the argument is
+        # kept so Keras code and configs load unchanged.
+        self.use_cudnn = use_cudnn
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        config = super().get_config()
+        config.update(cell_config)
+        config["activity_regularizer"] = _serialize(self.activity_regularizer)
+        config["use_cudnn"] = self.use_cudnn
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+_CELL_ATTRS = {
+    "units",
+    "activation",
+    "recurrent_activation",
+    "use_bias",
+    "unit_forget_bias",
+    "reset_after",
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "kernel_constraint",
+    "recurrent_constraint",
+    "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
+    "seed",
+    "trainable_initial_state",
+}
+
+
+def _cell_property(name):
+    def getter(self):
+        return getattr(self.cell, name)
+
+    getter.__name__ = name
+    getter.__doc__ = f"The cell's `{name}`."
+    return property(getter)
+
+
+# Expose the cell's hyperparameters (units, activation, ...) as Keras does.
+for _name in sorted(_CELL_ATTRS):
+    setattr(_CellLayer, _name, _cell_property(_name))
+del _name
