@@ -164,6 +164,9 @@ class _GRUv1:
         return {"R": tf.concat([_outer_sum(Hprev, DZR), _outer_sum(R_gate * Hprev, DAH)], axis=1)}
 
 
+# XLA-compile the loops (measured faster on CPU; see benchmarks/RESULTS.md).
+USE_XLA = True
+
 _CELLS = {"simple": _Simple(), "lstm": _LSTM(), "gru": _GRU(), "gru_v1": _GRUv1()}
 
 
@@ -248,7 +251,46 @@ def _backward(cell, dY, dfinal, Hprev, saves, mask, zero_out, w):
 
 
 # ---------------------------------------------------------------- entry
-def run(kind, cell_layer, xp, states, mask, zero_output_for_mask):
+def _unpack(kind, ws, units, dtype):
+    w = {"R": ws[0], "u": units}
+    if kind == "lstm":
+        w["scale"], w["offset"] = _lstm_consts(units, dtype)
+        w["gmask"] = w["offset"]
+    elif kind == "gru":
+        w["br"] = ws[1]
+    elif kind == "gru_v1":
+        w["Rzr"], w["Rh"] = ws[0][:, : 2 * units], ws[0][:, 2 * units :]
+    return w
+
+
+_COMPILED = {}
+
+
+def _compiled(kind, units, has_mask, zero_out, use_xla):
+    """Forward and backward loops as (XLA-compiled) tf.functions, cached."""
+    key = (kind, units, has_mask, zero_out, use_xla)
+    if key not in _COMPILED:
+        cell = _CELLS[kind]
+
+        def fwd(xp, states, ws, mask):
+            w = _unpack(kind, ws, units, xp.dtype)
+            return _forward(cell, xp, states, mask, zero_out, w)
+
+        def bwd(dY, dfinal, Hprev, saves, ws, mask):
+            w = _unpack(kind, ws, units, dY.dtype)
+            dxp, d0, parts = _backward(cell, dY, dfinal, Hprev, saves, mask, zero_out, w)
+            wg = cell.weight_grads(parts, Hprev, saves, w)
+            dws = [wg["R"]] + ([wg["br"]] if kind == "gru" else [])
+            return dxp, d0, dws
+
+        if use_xla:
+            fwd = tf.function(fwd, jit_compile=True)
+            bwd = tf.function(bwd, jit_compile=True)
+        _COMPILED[key] = (fwd, bwd)
+    return _COMPILED[key]
+
+
+def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
     """Run the recurrence of `cell_layer` over projected inputs.
 
     Args:
@@ -264,7 +306,8 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask):
     """
     if not tf.is_tensor(xp):
         raise NotImplementedError  # e.g. symbolic KerasTensors: generic path traces
-    cell = _CELLS[kind]
+    if use_xla is None:
+        use_xla = USE_XLA
     dtype = xp.dtype
     units = cell_layer.units
     R = tf.cast(tf.convert_to_tensor(cell_layer.recurrent_kernel), dtype)
@@ -276,34 +319,23 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask):
         weights.append(br)
     trainable_br = kind == "gru" and cell_layer.recurrent_bias() is not None
 
-    def unpack(ws):
-        w = {"R": ws[0], "u": units}
-        if kind == "lstm":
-            w["scale"], w["offset"] = _lstm_consts(units, dtype)
-            w["gmask"] = w["offset"]
-        elif kind == "gru":
-            w["br"] = ws[1]
-        elif kind == "gru_v1":
-            w["Rzr"], w["Rh"] = ws[0][:, : 2 * units], ws[0][:, 2 * units :]
-        return w
-
     n = len(states)
 
     @tf.custom_gradient
     def fused(xp, *args):
         st, ws = list(args[:n]), list(args[n:])
-        w = unpack(ws)
-        Y, final, Hprev, saves = _forward(cell, xp, st, mask, zero_output_for_mask, w)
+        fwd, bwd = _compiled(kind, units, mask is not None, zero_output_for_mask, use_xla)
+        # The gradient is ours: hide the compiled loops from the tape.
+        sg = tf.stop_gradient
+        Y, final, Hprev, saves = fwd(sg(xp), [sg(v) for v in st], [sg(v) for v in ws], mask)
 
         def grad(dY, *dfinal):
             dY = tf.zeros_like(Y) if dY is None else dY
             dfinal = [tf.zeros_like(s) if d is None else d for d, s in zip(dfinal, final)]
-            dxp, d0, parts = _backward(cell, dY, dfinal, Hprev, saves, mask, zero_output_for_mask, w)
-            wg = cell.weight_grads(parts, Hprev, saves, w)
-            dws = [wg["R"]]
-            if kind == "gru":
-                dws.append(wg["br"] if trainable_br else tf.zeros_like(ws[1]))
-            return [dxp] + d0 + dws
+            dxp, d0, dws = bwd(sg(dY), [sg(d) for d in dfinal], Hprev, saves, [sg(v) for v in ws], mask)
+            if kind == "gru" and not trainable_br:
+                dws = [dws[0], tf.zeros_like(ws[1])]
+            return [dxp] + list(d0) + list(dws)
 
         return (Y, *final), grad
 

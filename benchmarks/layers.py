@@ -1,0 +1,125 @@
+"""Speed of seqkit's recurrent layers against Keras's built-ins, same process.
+
+Each row builds the same one-layer model twice, `keras.Input((T, F)) -> layer
+-> Dense(1)`, once with the Keras built-in and once with the seqkit layer
+(weights copied across), compiled the way a user compiles it:
+`model.compile("adam", "mse")` (no jit_compile argument). It then times
+
+* forward:    `model.predict_on_batch(x)`
+* train step: `model.train_on_batch(x, y)` (forward + backward + Adam update)
+
+alternating Keras and seqkit call by call after a warm-up, and prints the
+median milliseconds of each and the ratio seqkit / Keras (< 1 means seqkit is
+faster). Ratios are the figure to quote: they survive a noisy machine.
+
+Usage:
+    python benchmarks/layers.py                 # all rows, 15 runs each
+    python benchmarks/layers.py --runs 10 --only lstm-256
+    KERAS_BACKEND=jax python benchmarks/layers.py   # same table under JAX
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from seqkit import layers as sk  # noqa: E402
+
+ROWS = {
+    "simplernn-128": ("SimpleRNN", 128, False),
+    "simplernn-256": ("SimpleRNN", 256, False),
+    "lstm-128": ("LSTM", 128, False),
+    "lstm-256": ("LSTM", 256, False),
+    "gru-128": ("GRU", 128, False),
+    "gru-256": ("GRU", 256, False),
+    "bilstm-128": ("LSTM", 128, True),
+}
+
+
+def build(lib, cls_name, units, bidirectional, steps, features):
+    cls = getattr(lib, cls_name)
+    layer = cls(units)
+    if bidirectional:
+        layer = lib.Bidirectional(layer)
+    inp = keras.Input((steps, features))
+    model = keras.Model(inp, keras.layers.Dense(1)(layer(inp)))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def time_call(fn, warmup, runs_box):
+    t0 = time.perf_counter()
+    fn()
+    runs_box.append((time.perf_counter() - t0) * 1000.0)
+
+
+def bench_row(name, batch, steps, features, runs, warmup):
+    cls_name, units, bi = ROWS[name]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, steps, features)).astype("float32")
+    y = rng.normal(size=(batch, 1)).astype("float32")
+    models = {
+        "keras": build(keras.layers, cls_name, units, bi, steps, features),
+        "seqkit": build(sk, cls_name, units, bi, steps, features),
+    }
+    models["seqkit"].set_weights(models["keras"].get_weights())
+    result = {}
+    for phase in ("forward", "train"):
+        times = {"keras": [], "seqkit": []}
+        for lib, m in models.items():  # warm-up: tracing and first runs
+            for _ in range(warmup):
+                m.predict_on_batch(x) if phase == "forward" else m.train_on_batch(x, y)
+        for _ in range(runs):
+            for lib, m in models.items():
+                if phase == "forward":
+                    time_call(lambda: m.predict_on_batch(x), warmup, times[lib])
+                else:
+                    time_call(lambda: m.train_on_batch(x, y), warmup, times[lib])
+        k = statistics.median(times["keras"])
+        s = statistics.median(times["seqkit"])
+        result[phase] = (k, s, s / k)
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=15, help="timed runs per model (median)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--only", nargs="*", choices=sorted(ROWS), help="rows to run")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error(f"--runs must be >= 1, got {args.runs}")
+
+    print(
+        f"backend={keras.backend.backend()} keras={keras.__version__} "
+        f"python={platform.python_version()} cpus={os.cpu_count()} "
+        f"batch={args.batch} steps={args.steps} features={args.features} "
+        f"runs={args.runs} (median)"
+    )
+    header = (
+        "| layer | Keras fwd ms | seqkit fwd ms | fwd ratio | "
+        "Keras train ms | seqkit train ms | train ratio |"
+    )
+    print(header)
+    print("|" + "---|" * 7)
+    for name in args.only or ROWS:
+        r = bench_row(name, args.batch, args.steps, args.features, args.runs, args.warmup)
+        (kf, sf, rf), (kt, st, rt) = r["forward"], r["train"]
+        print(f"| {name} | {kf:.1f} | {sf:.1f} | {rf:.2f} | {kt:.1f} | {st:.1f} | {rt:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
