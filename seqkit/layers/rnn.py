@@ -39,6 +39,7 @@ class RecurrentCell(keras.layers.Layer):
 
     gates = 1
     has_recurrent_activation = True
+    _seed_before_initializers = False
 
     def __init__(
         self,
@@ -64,6 +65,12 @@ class RecurrentCell(keras.layers.Layer):
         kwargs.pop("implementation", None)  # Keras compatibility; one implementation here
         super().__init__(**kwargs)
         self.units = V.check_units(units)
+        self.seed = seed
+        # Keras draws the dropout seed before (SimpleRNNCell) or after (LSTM,
+        # GRU) its initializers; same order here, so a global seed gives
+        # the same initial weights as the Keras layer.
+        if self._seed_before_initializers:
+            self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.activation = V.check_activation(activation, "activation")
         if self.has_recurrent_activation:
             self.recurrent_activation = V.check_activation(
@@ -81,8 +88,8 @@ class RecurrentCell(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.dropout = V.check_rate(dropout, "dropout")
         self.recurrent_dropout = V.check_rate(recurrent_dropout, "recurrent_dropout")
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        if not self._seed_before_initializers:
+            self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.trainable_initial_state = V.check_bool(
             trainable_initial_state, "trainable_initial_state"
         )
@@ -326,10 +333,13 @@ class RNN(keras.layers.Layer):
     # ------------------------------------------------------------- stateful
     def _create_state_variables(self, batch_size):
         init = self.cell.get_initial_state(batch_size)
-        self.states = [
+        states = [
             keras.Variable(ops.convert_to_numpy(s), trainable=False, name=f"state_{i}")
             for i, s in enumerate(init)
         ]
+        # Not weights (as in Keras): bypass the layer's variable tracking so
+        # get_weights()/set_weights() keep the Keras layout.
+        object.__setattr__(self, "states", states)
 
     def reset_state(self, states=None):
         """Reset a stateful layer to its initial state, or to `states`.

@@ -33,6 +33,7 @@ class SimpleRNNCell(RecurrentCell):
 
     gates = 1
     has_recurrent_activation = False
+    _seed_before_initializers = True
 
     def __init__(self, units, activation="tanh", **kwargs):
         kwargs.pop("recurrent_activation", None)
