@@ -28,10 +28,12 @@ KINDS = {
 }
 
 PATHS = ["xla", "fused", "generic", "unroll"] if BACKEND == "tensorflow" else ["generic", "unroll"]
+# JAX runs eagerly op by op here and each case costs seconds: the unrolled
+# loop is checked there in the core cases only (it shares the step code).
+WRAPPER_PATHS = PATHS if BACKEND == "tensorflow" else ["generic"]
 
 
-@pytest.fixture(params=PATHS)
-def path(request, monkeypatch):
+def _select_path(request, monkeypatch):
     if request.param == "fused":
         monkeypatch.setattr(_tf_fast, "USE_XLA", False)
     if request.param == "generic":
@@ -40,6 +42,16 @@ def path(request, monkeypatch):
 
         monkeypatch.setattr(rnn, "_fast_sequence", no_fast)
     return request.param
+
+
+@pytest.fixture(params=PATHS)
+def path(request, monkeypatch):
+    return _select_path(request, monkeypatch)
+
+
+@pytest.fixture(params=WRAPPER_PATHS)
+def wpath(request, monkeypatch):
+    return _select_path(request, monkeypatch)
 
 
 def make_mask(kind):
@@ -115,25 +127,48 @@ def test_masks_match_keras(kind, mask_kind, go_backwards, path):
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_masked_last_output_matches_keras(kind, path):
-    k, s = pair(kind, path)
+def test_masked_last_output_matches_keras(kind, wpath):
+    k, s = pair(kind, wpath)
     check(k, s, data(2), mask=make_mask("mixed"))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_initial_state_matches_keras(kind, path):
-    k, s = pair(kind, path, return_sequences=True, return_state=True)
+def test_initial_state_matches_keras(kind, wpath):
+    k, s = pair(kind, wpath, return_sequences=True, return_state=True)
     n = 2 if kind == "lstm" else 1
     rng = np.random.default_rng(3)
     states = [rng.normal(size=(B, U)).astype("float32") for _ in range(n)]
     x = data(3)
     check(k, s, x, initial_state=states)
-    check(k, s, x, initial_state=states, mask=make_mask("mixed"))
+    # Keras's backends disagree on the output at *leading* masked steps when
+    # the initial state is not zero (TensorFlow: zeros, JAX: the carried
+    # state); seqkit gives TensorFlow's answer everywhere, pinned in
+    # test_leading_masked_steps_output_zeros. Right padding agrees everywhere.
+    check(k, s, x, initial_state=states, mask=make_mask("right" if BACKEND == "jax" else "mixed"))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_stateful_two_calls_match_keras(kind, path):
-    k, s = pair(kind, path, return_sequences=True, stateful=True)
+def test_leading_masked_steps_output_zeros(kind, wpath):
+    """Before a row's first valid step the output is zero, the state the initial one."""
+    _, s = pair(kind, wpath, return_sequences=True, return_state=True)
+    n = 2 if kind == "lstm" else 1
+    states = [np.full((B, U), 0.5, "float32") for _ in range(n)]
+    mask = make_mask("left")  # row 0: 2 leading masked steps; row 2: 4
+    out = s(data(12), initial_state=states, mask=mask)
+    seq, final = np.asarray(out[0]), [np.asarray(o) for o in out[1:]]
+    np.testing.assert_array_equal(seq[0, :2], 0.0)
+    np.testing.assert_array_equal(seq[2, :4], 0.0)
+    assert np.all(seq[0, 2] != 0.0)
+    full = make_mask("fully_masked_row")  # row 1 never valid
+    out = s(data(12), initial_state=states, mask=full)
+    np.testing.assert_array_equal(np.asarray(out[0])[1], 0.0)
+    for f in out[1:]:
+        np.testing.assert_allclose(np.asarray(f)[1], 0.5)  # state untouched
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_stateful_two_calls_match_keras(kind, wpath):
+    k, s = pair(kind, wpath, return_sequences=True, stateful=True)
     x1, x2 = data(4), data(5)
     k(x1)
     s(x1)
@@ -157,8 +192,8 @@ BIDI_KINDS = ["lstm", "gru", "simple_rnn"]
 
 @pytest.mark.parametrize("kind", BIDI_KINDS)
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
-def test_bidirectional_merge_modes_match_keras(kind, merge_mode, path):
-    k_inner, s_inner = pair(kind, path, return_sequences=True)
+def test_bidirectional_merge_modes_match_keras(kind, merge_mode, wpath):
+    k_inner, s_inner = pair(kind, wpath, return_sequences=True)
     k = keras.layers.Bidirectional(k_inner, merge_mode=merge_mode)
     s = sk.Bidirectional(s_inner, merge_mode=merge_mode)
     check(k, s, data(6))
@@ -167,8 +202,8 @@ def test_bidirectional_merge_modes_match_keras(kind, merge_mode, path):
 @pytest.mark.parametrize("kind", BIDI_KINDS)
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("mask_kind", [None, "left", "right", "fully_masked_row"])
-def test_bidirectional_states_and_masks_match_keras(kind, return_sequences, mask_kind, path):
-    k_inner, s_inner = pair(kind, path, return_sequences=return_sequences, return_state=True)
+def test_bidirectional_states_and_masks_match_keras(kind, return_sequences, mask_kind, wpath):
+    k_inner, s_inner = pair(kind, wpath, return_sequences=return_sequences, return_state=True)
     k = keras.layers.Bidirectional(k_inner)
     s = sk.Bidirectional(s_inner)
     kwargs = {} if mask_kind is None else {"mask": make_mask(mask_kind)}
@@ -176,8 +211,8 @@ def test_bidirectional_states_and_masks_match_keras(kind, return_sequences, mask
 
 
 @pytest.mark.parametrize("kind", BIDI_KINDS)
-def test_bidirectional_initial_state_matches_keras(kind, path):
-    k_inner, s_inner = pair(kind, path, return_sequences=True, return_state=True)
+def test_bidirectional_initial_state_matches_keras(kind, wpath):
+    k_inner, s_inner = pair(kind, wpath, return_sequences=True, return_state=True)
     k = keras.layers.Bidirectional(k_inner)
     s = sk.Bidirectional(s_inner)
     n = 4 if kind == "lstm" else 2
@@ -186,9 +221,9 @@ def test_bidirectional_initial_state_matches_keras(kind, path):
     check(k, s, data(8), initial_state=states)
 
 
-def test_bidirectional_backward_layer_matches_keras(path):
-    kf, sf = pair("lstm", path, return_sequences=True)
-    kb, sb = pair("gru", path, return_sequences=True, go_backwards=True)
+def test_bidirectional_backward_layer_matches_keras(wpath):
+    kf, sf = pair("lstm", wpath, return_sequences=True)
+    kb, sb = pair("gru", wpath, return_sequences=True, go_backwards=True)
     k = keras.layers.Bidirectional(kf, backward_layer=kb)
     s = sk.Bidirectional(sf, backward_layer=sb)
     check(k, s, data(9), mask=make_mask("mixed"))
