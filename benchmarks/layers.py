@@ -26,6 +26,7 @@ import platform
 import statistics
 import sys
 import time
+from functools import partial
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -57,7 +58,7 @@ def build(lib, cls_name, units, bidirectional, steps, features):
     return model
 
 
-def time_call(fn, warmup, runs_box):
+def time_call(fn, runs_box):
     t0 = time.perf_counter()
     fn()
     runs_box.append((time.perf_counter() - t0) * 1000.0)
@@ -76,15 +77,15 @@ def bench_row(name, batch, steps, features, runs, warmup):
     result = {}
     for phase in ("forward", "train"):
         times = {"keras": [], "seqkit": []}
-        for lib, m in models.items():  # warm-up: tracing and first runs
+        for m in models.values():  # warm-up: tracing and first runs
             for _ in range(warmup):
                 m.predict_on_batch(x) if phase == "forward" else m.train_on_batch(x, y)
         for _ in range(runs):
             for lib, m in models.items():
                 if phase == "forward":
-                    time_call(lambda: m.predict_on_batch(x), warmup, times[lib])
+                    time_call(partial(m.predict_on_batch, x), times[lib])
                 else:
-                    time_call(lambda: m.train_on_batch(x, y), warmup, times[lib])
+                    time_call(partial(m.train_on_batch, x, y), times[lib])
         k = statistics.median(times["keras"])
         s = statistics.median(times["seqkit"])
         result[phase] = (k, s, s / k)

@@ -155,7 +155,7 @@ def test_leading_masked_steps_output_zeros(kind, wpath):
     states = [np.full((B, U), 0.5, "float32") for _ in range(n)]
     mask = make_mask("left")  # row 0: 2 leading masked steps; row 2: 4
     out = s(data(12), initial_state=states, mask=mask)
-    seq, final = np.asarray(out[0]), [np.asarray(o) for o in out[1:]]
+    seq = np.asarray(out[0])
     np.testing.assert_array_equal(seq[0, :2], 0.0)
     np.testing.assert_array_equal(seq[2, :4], 0.0)
     assert np.all(seq[0, 2] != 0.0)
