@@ -93,7 +93,9 @@ def bench_row(name, batch, steps, features, runs, warmup):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--runs", type=int, default=15, help="timed runs per model (median)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch", type=int, default=64)
@@ -119,7 +121,10 @@ def main(argv=None):
     for name in args.only or ROWS:
         r = bench_row(name, args.batch, args.steps, args.features, args.runs, args.warmup)
         (kf, sf, rf), (kt, st, rt) = r["forward"], r["train"]
-        print(f"| {name} | {kf:.1f} | {sf:.1f} | {rf:.2f} | {kt:.1f} | {st:.1f} | {rt:.2f} |", flush=True)
+        print(
+            f"| {name} | {kf:.1f} | {sf:.1f} | {rf:.2f} | {kt:.1f} | {st:.1f} | {rt:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,10 @@ def outputs_and_grads(layer, x, **call_kwargs):
             outs = as_list(layer(xt, **call_kwargs))
             loss = _loss(outs)
         grads = tape.gradient(loss, [xt] + list(layer.trainable_weights))
-        grads = [np.zeros(w.shape, "float32") if g is None else g for g, w in
-                 zip(grads, [xt] + list(layer.trainable_weights))]
+        grads = [
+            np.zeros(w.shape, "float32") if g is None else g
+            for g, w in zip(grads, [xt] + list(layer.trainable_weights))
+        ]
         return [np.asarray(o) for o in outs], [np.asarray(g) for g in grads]
     if BACKEND == "jax":
         import jax

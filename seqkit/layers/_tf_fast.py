@@ -215,8 +215,15 @@ class _GRUv1:
         ZR, _ = saves
         u = w["u"]
         R_gate = ZR[..., u:]
-        return [tf.concat([_outer_sum(Hprev, DXP[..., : 2 * u]),
-                           _outer_sum(R_gate * Hprev, DXP[..., 2 * u :])], axis=1)]
+        return [
+            tf.concat(
+                [
+                    _outer_sum(Hprev, DXP[..., : 2 * u]),
+                    _outer_sum(R_gate * Hprev, DXP[..., 2 * u :]),
+                ],
+                axis=1,
+            )
+        ]
 
 
 # XLA-compile the loops (measured faster on CPU; see benchmarks/RESULTS.md).
@@ -279,8 +286,12 @@ def _forward(cell, xp, states, mask, zero_out, w, for_grad=True):
         (tf.constant(0), tuple(states), y0, y_ta, seq_tas, saves_tas),
         maximum_iterations=T,
     )
-    return (y_ta.stack(), list(final), [ta.stack() for ta in seq_tas],
-            [ta.stack() for ta in saves_tas])
+    return (
+        y_ta.stack(),
+        list(final),
+        [ta.stack() for ta in seq_tas],
+        [ta.stack() for ta in saves_tas],
+    )
 
 
 def _backward(cell, dY, dfinal, seqs, mask, zero_out, w):
@@ -293,6 +304,7 @@ def _backward(cell, dY, dfinal, seqs, mask, zero_out, w):
     part_tas = [_ta(dtype, T) for _ in range(cell.n_parts)]
 
     if mask is None:
+
         def body(t, dstates, dxp_ta, part_tas):
             dnew = (dy_ta.read(t) + dstates[0],) + tuple(dstates[1:])
             dxp_t, dprev, parts = cell.bwd(dnew, tuple(ta.read(t) for ta in s_tas), w)
@@ -408,7 +420,11 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
     weights = [R]
     if kind == "gru":
         rb = cell_layer.recurrent_bias()
-        br = tf.cast(tf.convert_to_tensor(rb), dtype) if rb is not None else tf.zeros((3 * units,), dtype)
+        br = (
+            tf.cast(tf.convert_to_tensor(rb), dtype)
+            if rb is not None
+            else tf.zeros((3 * units,), dtype)
+        )
         weights.append(br)
     trainable_br = kind == "gru" and cell_layer.recurrent_bias() is not None
 
@@ -421,8 +437,9 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
     @tf.custom_gradient
     def fused(xp, *args):
         st, ws = list(args[:n]), list(args[n:])
-        fwd, fwd_inference, bwd = _compiled(kind, units, mask is not None, zero_output_for_mask,
-                                            use_xla)
+        fwd, fwd_inference, bwd = _compiled(
+            kind, units, mask is not None, zero_output_for_mask, use_xla
+        )
         # The gradient is ours: hide the compiled loops from the tape.
         sg = tf.stop_gradient
         inputs = (sg(xp), [sg(v) for v in st], [sg(v) for v in ws], mask)
@@ -438,8 +455,15 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
             S = ([Y_] if mask is None else []) + list(rec)  # state sequences
             dY = tf.zeros_like(Y) if dY is None else dY
             dfinal = [tf.zeros_like(s) if d is None else d for d, s in zip(dfinal, final)]
-            dxp, d0, parts = bwd(sg(dY), [sg(d) for d in dfinal], [sg(v) for v in st],
-                                 S, sv, [sg(v) for v in ws], mask)
+            dxp, d0, parts = bwd(
+                sg(dY),
+                [sg(d) for d in dfinal],
+                [sg(v) for v in st],
+                S,
+                sv,
+                [sg(v) for v in ws],
+                mask,
+            )
             # The big weight-gradient matmuls run outside XLA: TensorFlow's own
             # (oneDNN) matmul is faster than XLA's at this size (measured 0.84-0.95x
             # train-step time for SimpleRNN-256 / GRU-256 / LSTM-128).

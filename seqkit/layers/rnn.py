@@ -132,8 +132,9 @@ class RecurrentCell(keras.layers.Layer):
         """Zeros, or the learned initial state broadcast over the batch."""
         if self.trainable_initial_state:
             states = [
-                ops.broadcast_to(ops.expand_dims(ops.cast(w, self.compute_dtype), 0),
-                                 (batch_size, self.units))
+                ops.broadcast_to(
+                    ops.expand_dims(ops.cast(w, self.compute_dtype), 0), (batch_size, self.units)
+                )
                 for w in self.initial_state_weights
             ]
         else:
@@ -166,9 +167,7 @@ class RecurrentCell(keras.layers.Layer):
 
     def dropout_mask(self, x_t, training):
         if training and self.dropout > 0:
-            return keras.random.dropout(
-                ops.ones_like(x_t), self.dropout, seed=self.seed_generator
-            )
+            return keras.random.dropout(ops.ones_like(x_t), self.dropout, seed=self.seed_generator)
         return None
 
     def recurrent_dropout_mask(self, h, training):
@@ -222,9 +221,7 @@ class RecurrentCell(keras.layers.Layer):
             "trainable_initial_state": self.trainable_initial_state,
         }
         if self.has_recurrent_activation:
-            config["recurrent_activation"] = keras.activations.serialize(
-                self.recurrent_activation
-            )
+            config["recurrent_activation"] = keras.activations.serialize(self.recurrent_activation)
         return {**super().get_config(), **config}
 
 
@@ -406,20 +403,26 @@ class RNN(keras.layers.Layer):
             outputs = ops.stack(ys, axis=0)
         else:
             if mask is None:
+
                 def f(c, x):
                     new = one(x, None, c)
                     return new, new
+
                 carry, ys = ops.scan(f, carry, xp)
             else:
+
                 def f(c, x):
                     new = one(x[0], x[1], c)
                     return new, new
+
                 carry, ys = ops.scan(f, carry, (xp, mask))
             outputs = ys[n]
         return outputs, list(carry[:n])
 
     def _check_initial_state(self, initial_state, batch):
-        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        states = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
         if len(states) != len(self.state_size):
             raise ValueError(
                 f"Received `initial_state` with {len(states)} tensor(s) in layer "
@@ -552,9 +555,7 @@ class _CellLayer(RNN):
         **kwargs,
     ):
         if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                f"Received `use_cudnn={use_cudnn!r}`; expected 'auto', True or False."
-            )
+            raise ValueError(f"Received `use_cudnn={use_cudnn!r}`; expected 'auto', True or False.")
         cell = self.cell_class(
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),

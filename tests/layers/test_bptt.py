@@ -20,6 +20,7 @@ def path(request, monkeypatch):
     if request.param == "fused":
         monkeypatch.setattr(_tf_fast, "USE_XLA", False)
     if request.param == "generic":
+
         def no_fast(*a, **k):
             raise NotImplementedError
 

@@ -15,7 +15,9 @@ CLASSES = [sk.SimpleRNN, sk.LSTM, sk.GRU, sk.SimpleRNNCell, sk.LSTMCell, sk.GRUC
 @pytest.mark.parametrize("cls", CLASSES)
 @pytest.mark.parametrize("units", [0, -3, 2.5, "8", True])
 def test_bad_units(cls, units):
-    with pytest.raises(ValueError, match=re.escape(f"Received `units={units!r}`; expected a positive integer.")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"Received `units={units!r}`; expected a positive integer.")
+    ):
         cls(units)
 
 
@@ -64,15 +66,24 @@ def test_wrong_rank_input(cls, shape):
 
 
 def test_bidirectional_needs_a_layer():
-    with pytest.raises(ValueError, match=re.escape("Received `layer='lstm'`; expected a recurrent layer")):
+    with pytest.raises(
+        ValueError, match=re.escape("Received `layer='lstm'`; expected a recurrent layer")
+    ):
         sk.Bidirectional("lstm")
 
 
 def test_backward_layer_direction_checked():
     with pytest.raises(ValueError, match="same as the forward layer; expected the opposite value"):
         sk.Bidirectional(sk.LSTM(4), backward_layer=sk.LSTM(4))
-    with pytest.raises(ValueError, match=re.escape("`return_sequences=True` while the forward layer has `return_sequences=False`")):
-        sk.Bidirectional(sk.LSTM(4), backward_layer=sk.LSTM(4, go_backwards=True, return_sequences=True))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "`return_sequences=True` while the forward layer has `return_sequences=False`"
+        ),
+    ):
+        sk.Bidirectional(
+            sk.LSTM(4), backward_layer=sk.LSTM(4, go_backwards=True, return_sequences=True)
+        )
 
 
 def test_wrong_number_of_initial_states():
@@ -86,7 +97,12 @@ def test_wrong_number_of_initial_states():
 def test_stateful_batch_mismatch():
     layer = sk.GRU(4, stateful=True, name="s")
     layer(np.zeros((2, 3, 5), "float32"))
-    with pytest.raises(ValueError, match=re.escape("Received a batch of 3 in stateful layer 's'; its states hold a batch of 2.")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Received a batch of 3 in stateful layer 's'; its states hold a batch of 2."
+        ),
+    ):
         layer(np.zeros((3, 3, 5), "float32"))
 
 
@@ -98,5 +114,7 @@ def test_reset_state_not_stateful():
 def test_cell_wrong_number_of_states():
     cell = sk.LSTMCell(4, name="c")
     cell.build((2, 3))
-    with pytest.raises(ValueError, match=re.escape("Received 1 state tensor(s) in cell 'c'; expected 2.")):
+    with pytest.raises(
+        ValueError, match=re.escape("Received 1 state tensor(s) in cell 'c'; expected 2.")
+    ):
         cell(np.zeros((2, 3), "float32"), [np.zeros((2, 4), "float32")])

@@ -15,7 +15,9 @@ import pytest
 import seqkit.layers as sk
 from tests.helpers import BACKEND, assert_close
 
-pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="SavedModel export needs TensorFlow")
+pytestmark = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="SavedModel export needs TensorFlow"
+)
 
 SERVE = textwrap.dedent(
     """
@@ -40,8 +42,18 @@ def _serve_in_fresh_process(export_dir, x, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     proc = subprocess.run(
-        [sys.executable, str(script), str(export_dir), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(script),
+            str(export_dir),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(tmp_path / "y.npy")

@@ -105,8 +105,10 @@ def test_bidirectional_stateful_reset():
         np.testing.assert_array_equal(np.asarray(s), 0.0)
 
 
-@pytest.mark.parametrize("cell_cls,layer_cls", [(sk.SimpleRNNCell, sk.SimpleRNN), (sk.LSTMCell, sk.LSTM),
-                                                (sk.GRUCell, sk.GRU)])
+@pytest.mark.parametrize(
+    "cell_cls,layer_cls",
+    [(sk.SimpleRNNCell, sk.SimpleRNN), (sk.LSTMCell, sk.LSTM), (sk.GRUCell, sk.GRU)],
+)
 def test_cell_steps_equal_layer(cell_cls, layer_cls):
     """Decoding one step at a time with the cell gives the layer's outputs."""
     layer = layer_cls(5, return_sequences=True)

@@ -37,6 +37,7 @@ def _select_path(request, monkeypatch):
     if request.param == "fused":
         monkeypatch.setattr(_tf_fast, "USE_XLA", False)
     if request.param == "generic":
+
         def no_fast(*args, **kwargs):
             raise NotImplementedError
 

@@ -21,7 +21,9 @@ LAYERS = {
         sk.GRU(6), backward_layer=sk.SimpleRNN(6, go_backwards=True), merge_mode=None
     ),
     "RNN_SimpleRNNCell": lambda: sk.RNN(sk.SimpleRNNCell(6, kernel_regularizer="l2")),
-    "RNN_LSTMCell": lambda: sk.RNN(sk.LSTMCell(6, trainable_initial_state=True), return_sequences=True),
+    "RNN_LSTMCell": lambda: sk.RNN(
+        sk.LSTMCell(6, trainable_initial_state=True), return_sequences=True
+    ),
     "RNN_GRUCell": lambda: sk.RNN(sk.GRUCell(6, reset_after=False), return_state=True),
 }
 
@@ -53,12 +55,33 @@ def test_layer_config_is_flat_and_complete():
     """Every constructor argument is a key of get_config (STYLE habit 2)."""
     layer = sk.LSTM(7, trainable_initial_state=True, unroll=True, use_cudnn=False)
     config = layer.get_config()
-    for key in ["units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
-                "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
-                "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
-                "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
-                "recurrent_dropout", "seed", "return_sequences", "return_state", "go_backwards",
-                "stateful", "unroll", "use_cudnn", "trainable_initial_state"]:
+    for key in [
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "unit_forget_bias",
+        "kernel_regularizer",
+        "recurrent_regularizer",
+        "bias_regularizer",
+        "activity_regularizer",
+        "kernel_constraint",
+        "recurrent_constraint",
+        "bias_constraint",
+        "dropout",
+        "recurrent_dropout",
+        "seed",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+        "unroll",
+        "use_cudnn",
+        "trainable_initial_state",
+    ]:
         assert key in config, key
     assert config["units"] == 7 and config["trainable_initial_state"] and config["unroll"]
     assert layer.units == 7 and layer.trainable_initial_state  # cell attributes exposed
