@@ -76,3 +76,23 @@ def assert_close(actual, expected, tol=1e-5, what=""):
     scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
     err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
     assert err <= tol * scale, f"{what}: max abs diff {err:.3g} > {tol} x scale {scale:.3g}"
+
+
+def select_loop_path(name, monkeypatch):
+    """Force one loop implementation for the rest of a test.
+
+    "xla": the fused TensorFlow loop compiled with XLA (the default);
+    "fused": the same loop without XLA; "generic": the keras.ops loop;
+    "unroll": nothing to force here (the test builds layers with unroll=True).
+    """
+    from seqkit.layers import _tf_fast, rnn
+
+    if name == "fused":
+        monkeypatch.setattr(_tf_fast, "USE_XLA", False)
+    if name == "generic":
+
+        def no_fast(*args, **kwargs):
+            raise NotImplementedError
+
+        monkeypatch.setattr(rnn, "_fast_sequence", no_fast)
+    return name

@@ -393,6 +393,13 @@ class RNN(keras.layers.Layer):
             return tuple(new_states) + (y,)
 
         carry = tuple(states) + (y0,)
+        # Keras's TensorFlow `scan` needs the per-step output to have the
+        # carry's structure; elsewhere only the output is stacked.
+        full_carry = keras.backend.backend() == "tensorflow"
+
+        def emit(new):
+            return new if full_carry else new[n]
+
         if self.unroll:
             xs = ops.unstack(xp, axis=0)
             ms = ops.unstack(mask, axis=0) if mask is not None else [None] * len(xs)
@@ -406,17 +413,17 @@ class RNN(keras.layers.Layer):
 
                 def f(c, x):
                     new = one(x, None, c)
-                    return new, new
+                    return new, emit(new)
 
                 carry, ys = ops.scan(f, carry, xp)
             else:
 
                 def f(c, x):
                     new = one(x[0], x[1], c)
-                    return new, new
+                    return new, emit(new)
 
                 carry, ys = ops.scan(f, carry, (xp, mask))
-            outputs = ys[n]
+            outputs = ys[n] if full_carry else ys
         return outputs, list(carry[:n])
 
     def _check_initial_state(self, initial_state, batch):

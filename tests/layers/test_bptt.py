@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import seqkit.layers as sk
-from seqkit.layers import _tf_fast, rnn
-from tests.helpers import BACKEND
+from tests.helpers import BACKEND, select_loop_path
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "tensorflow",
@@ -17,15 +16,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(params=["xla", "fused", "generic"])
 def path(request, monkeypatch):
-    if request.param == "fused":
-        monkeypatch.setattr(_tf_fast, "USE_XLA", False)
-    if request.param == "generic":
-
-        def no_fast(*a, **k):
-            raise NotImplementedError
-
-        monkeypatch.setattr(rnn, "_fast_sequence", no_fast)
-    return request.param
+    return select_loop_path(request.param, monkeypatch)
 
 
 @pytest.mark.parametrize("cls", [sk.SimpleRNN, sk.LSTM, sk.GRU])

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 import seqkit.layers as sk
-from seqkit.layers import _tf_fast, rnn
-from tests.helpers import BACKEND, assert_close, outputs_and_grads
+from tests.helpers import BACKEND, assert_close, outputs_and_grads, select_loop_path
 
 B, T, F, U = 4, 6, 5, 3
 
@@ -33,26 +32,14 @@ PATHS = ["xla", "fused", "generic", "unroll"] if BACKEND == "tensorflow" else ["
 WRAPPER_PATHS = PATHS if BACKEND == "tensorflow" else ["generic"]
 
 
-def _select_path(request, monkeypatch):
-    if request.param == "fused":
-        monkeypatch.setattr(_tf_fast, "USE_XLA", False)
-    if request.param == "generic":
-
-        def no_fast(*args, **kwargs):
-            raise NotImplementedError
-
-        monkeypatch.setattr(rnn, "_fast_sequence", no_fast)
-    return request.param
-
-
 @pytest.fixture(params=PATHS)
 def path(request, monkeypatch):
-    return _select_path(request, monkeypatch)
+    return select_loop_path(request.param, monkeypatch)
 
 
 @pytest.fixture(params=WRAPPER_PATHS)
 def wpath(request, monkeypatch):
-    return _select_path(request, monkeypatch)
+    return select_loop_path(request.param, monkeypatch)
 
 
 def make_mask(kind):
