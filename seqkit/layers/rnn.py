@@ -426,7 +426,7 @@ class RNN(keras.layers.Layer):
             outputs = ys[n] if full_carry else ys
         return outputs, list(carry[:n])
 
-    def _check_initial_state(self, initial_state, batch):
+    def _check_initial_state(self, initial_state):
         states = (
             list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         )
@@ -475,7 +475,7 @@ class RNN(keras.layers.Layer):
                     "Feed batches of one size, or create a new layer."
                 )
         if initial_state is not None:
-            states = self._check_initial_state(initial_state, batch)
+            states = self._check_initial_state(initial_state)
         elif self.stateful:
             states = [ops.convert_to_tensor(v) for v in self.states]
         else:
