@@ -178,3 +178,33 @@ def test_fit_with_jit_compile():
     model.compile(optimizer="adam", loss="mse", jit_compile=True)
     x = np.ones((8, 6, 3), "float32")
     model.fit(x, np.ones((8, 1), "float32"), epochs=1, verbose=0)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the lean inference forward is TensorFlow's")
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_gradient_after_lean_forward_matches_tape(cls, masked):
+    """Traced with no tape, the fast path skips its saves; tf.gradients on that
+    graph must rerun the forward with them and give the tape's gradients."""
+    import tensorflow as tf
+
+    layer = cls(5, return_sequences=True)
+    layer(X)
+    mask = np.ones(X.shape[:2], bool)
+    if masked:
+        mask[0, :3] = False
+        mask[2, 6:] = False
+    probe = np.cos(np.arange(3 * 8 * 5)).reshape(3, 8, 5).astype("float32")
+
+    @tf.function
+    def graph_grads(x):
+        out = layer(x, mask=mask)  # no tape is recording here
+        return tf.gradients(tf.reduce_sum(out * probe), [x] + layer.trainable_weights)
+
+    xt = tf.constant(X)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(layer(xt, mask=mask) * probe)
+    expected = tape.gradient(loss, [xt] + layer.trainable_weights)
+    for a, e in zip(graph_grads(xt), expected):
+        assert_close(np.asarray(a), np.asarray(e), what="tf.gradients vs tape")
