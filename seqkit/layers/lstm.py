@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from seqkit.layers.rnn import RecurrentCell, _CellLayer, _is_default_act
@@ -73,13 +74,29 @@ class LSTMCell(RecurrentCell):
         h_tm1, c_tm1 = states
         hr = h_tm1 * recurrent_mask if recurrent_mask is not None else h_tm1
         z = xp_t + ops.matmul(hr, ops.cast(self.recurrent_kernel, xp_t.dtype))  # (batch, 4u)
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        c = f * c_tm1 + i * self.activation(z_c)
-        o = self.recurrent_activation(z_o)
+        if self._fast_kind() is not None:
+            # Default activations: one tanh over all four gates, no slicing
+            # before the nonlinearity (sigmoid(x) = (tanh(x / 2) + 1) / 2).
+            scale, offset = self._gate_constants(z.dtype)
+            a = ops.tanh(z * scale) * scale + offset  # (batch, 4u): i, f, c~, o
+            i, f, g, o = ops.split(a, 4, axis=-1)
+            c = f * c_tm1 + i * g
+        else:
+            z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+            i = self.recurrent_activation(z_i)
+            f = self.recurrent_activation(z_f)
+            c = f * c_tm1 + i * self.activation(z_c)
+            o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c]
+
+    def _gate_constants(self, dtype):
+        """Per-column scale and offset: 0.5 / 0.5 on sigmoid gates, 1 / 0 on c~."""
+        u = self.units
+        scale = np.full((4 * u,), 0.5, "float32")
+        scale[2 * u : 3 * u] = 1.0
+        offset = np.where(scale == 0.5, 0.5, 0.0).astype("float32")
+        return ops.convert_to_tensor(scale, dtype), ops.convert_to_tensor(offset, dtype)
 
     def _fast_kind(self):
         if _is_default_act(self.activation, "tanh") and _is_default_act(
