@@ -40,6 +40,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from seqkit.layers.lstm import gate_scale_offset
+
 # ---------------------------------------------------------------- cells
 # Each cell defines:
 #   fwd(xp_t, states, w) -> (h_new, raw_new_states, saves)
@@ -67,10 +69,7 @@ def _sigmoid(x):
 
 def _lstm_consts(units, dtype):
     """a = tanh(z * scale) * scale + offset gives sigmoid for i, f, o and tanh for g."""
-    scale = np.full((4 * units,), 0.5, np.float32)
-    scale[2 * units : 3 * units] = 1.0
-    offset = np.full((4 * units,), 0.5, np.float32)
-    offset[2 * units : 3 * units] = 0.0
+    scale, offset = gate_scale_offset(units)
     gmask = (scale == 1.0).astype(np.float32)  # 1 on the candidate (tanh) block
     return tf.constant(scale, dtype), tf.constant(offset, dtype), tf.constant(gmask, dtype)
 

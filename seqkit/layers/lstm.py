@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
 
 from seqkit.layers.rnn import RecurrentCell, _CellLayer, _is_default_act
+
+
+@functools.cache
+def gate_scale_offset(units):
+    """Constants for all four LSTM gates in one tanh (gate order i, f, c~, o).
+
+    `tanh(z * scale) * scale + offset` is sigmoid on the i, f, o blocks
+    (scale 0.5, offset 0.5: sigmoid(x) = (tanh(x / 2) + 1) / 2) and tanh on
+    the candidate block (scale 1, offset 0). Returns two (4 * units,) arrays.
+    """
+    scale = np.full((4 * units,), 0.5, np.float32)
+    scale[2 * units : 3 * units] = 1.0
+    offset = np.where(scale == 0.5, 0.5, 0.0).astype(np.float32)
+    scale.flags.writeable = offset.flags.writeable = False  # shared by the cache
+    return scale, offset
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -91,11 +108,7 @@ class LSTMCell(RecurrentCell):
         return h, [h, c]
 
     def _gate_constants(self, dtype):
-        """Per-column scale and offset: 0.5 / 0.5 on sigmoid gates, 1 / 0 on c~."""
-        u = self.units
-        scale = np.full((4 * u,), 0.5, "float32")
-        scale[2 * u : 3 * u] = 1.0
-        offset = np.where(scale == 0.5, 0.5, 0.0).astype("float32")
+        scale, offset = gate_scale_offset(self.units)
         return ops.convert_to_tensor(scale, dtype), ops.convert_to_tensor(offset, dtype)
 
     def _fast_kind(self):
