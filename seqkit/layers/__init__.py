@@ -3,6 +3,7 @@
 from seqkit.layers.bidirectional import Bidirectional
 from seqkit.layers.gru import GRU, GRUCell
 from seqkit.layers.lstm import LSTM, LSTMCell
+from seqkit.layers.pooling import MaskedGlobalPooling
 from seqkit.layers.rnn import RNN, RecurrentCell
 from seqkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
@@ -16,4 +17,5 @@ __all__ = [
     "GRU",
     "GRUCell",
     "Bidirectional",
+    "MaskedGlobalPooling",
 ]

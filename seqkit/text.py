@@ -1,0 +1,180 @@
+"""Word-level text vectorization that runs inside a TensorFlow graph.
+
+:class:`WordVectorizer` turns raw strings into integer token ids with
+TensorFlow string ops only, so the same code tokenizes during training, in
+``predict`` and inside an exported SavedModel (no Python in the serving graph).
+Id 0 is padding and id 1 is the out-of-vocabulary token; the vocabulary is
+built from training texts, most frequent first, ties broken alphabetically,
+so the same texts always give the same ids.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from seqkit.layers._validation import check_bool
+
+__all__ = ["WordVectorizer", "PAD", "OOV"]
+
+PAD = "[PAD]"
+OOV = "[UNK]"
+
+_PUNCTUATION_MODES = ("split", "strip", "keep")
+_TRUNCATING = ("pre", "post")
+# Punctuation and symbols: anything that is not a letter, digit, mark, space or the
+# apostrophe (which stays inside words: "don't").
+_PUNCT_RE2 = r"([^\p{L}\p{N}\p{M}\p{Z}\s'])"
+
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
+    return int(value)
+
+
+class WordVectorizer(tf.Module):
+    """Lowercases, strips HTML line breaks, splits punctuation and maps words to ids.
+
+    Args:
+        max_tokens: vocabulary size including the padding and OOV entries.
+        max_length: longest token sequence kept; longer texts are truncated.
+        lowercase: lowercase (Unicode-aware) before splitting.
+        strip_html: replace ``<br />`` (and other simple tags) with spaces.
+        punctuation: ``"split"`` makes each punctuation mark its own token,
+            ``"strip"`` removes punctuation, ``"keep"`` leaves it attached.
+        truncating: ``"pre"`` keeps the end of a long text (drops the start),
+            ``"post"`` keeps its beginning.
+        min_count: words seen fewer times in training are left out of the vocabulary.
+
+    Example:
+
+    >>> v = WordVectorizer(max_tokens=10, max_length=4)
+    >>> v.build_vocabulary(["A good film.", "A bad film!"])
+    >>> v(tf.constant(["a good day"])).to_list()
+    [[2, 6, 1]]
+    """
+
+    def __init__(
+        self,
+        max_tokens: int = 20000,
+        max_length: int = 400,
+        lowercase: bool = True,
+        strip_html: bool = True,
+        punctuation: str = "split",
+        truncating: str = "pre",
+        min_count: int = 1,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.max_tokens = _positive_int("max_tokens", max_tokens, minimum=3)
+        self.max_length = _positive_int("max_length", max_length)
+        self.lowercase = check_bool(lowercase, "lowercase")
+        self.strip_html = check_bool(strip_html, "strip_html")
+        if punctuation not in _PUNCTUATION_MODES:
+            raise ValueError(
+                f"Received `punctuation={punctuation!r}`; expected one of {_PUNCTUATION_MODES}."
+            )
+        self.punctuation = punctuation
+        if truncating not in _TRUNCATING:
+            raise ValueError(
+                f"Received `truncating={truncating!r}`; expected one of {_TRUNCATING}."
+            )
+        self.truncating = truncating
+        self.min_count = _positive_int("min_count", min_count)
+        self.vocabulary: list[str] | None = None
+        self._table = None
+
+    def get_config(self) -> dict:
+        return {
+            "max_tokens": self.max_tokens,
+            "max_length": self.max_length,
+            "lowercase": self.lowercase,
+            "strip_html": self.strip_html,
+            "punctuation": self.punctuation,
+            "truncating": self.truncating,
+            "min_count": self.min_count,
+        }
+
+    # ----------------------------------------------------------------- tokenizing
+    def standardize(self, text: tf.Tensor) -> tf.Tensor:
+        """Applies the configured normalisation to a string tensor."""
+        text = tf.strings.unicode_transcode(
+            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+        text = tf.strings.regex_replace(text, r"[\p{Cc}\p{Cf}]", " ")
+        if self.strip_html:
+            text = tf.strings.regex_replace(text, r"<[a-zA-Z/][^<>]{0,40}>", " ")
+        if self.lowercase:
+            text = tf.strings.lower(text, encoding="utf-8")
+        if self.punctuation == "split":
+            text = tf.strings.regex_replace(text, _PUNCT_RE2, r" \1 ")
+        elif self.punctuation == "strip":
+            text = tf.strings.regex_replace(text, _PUNCT_RE2, " ")
+        return text
+
+    def split(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Standardizes and splits a 1-D string tensor into a ragged tensor of words."""
+        return tf.strings.split(self.standardize(text))
+
+    def tokens(self, text: str) -> list[str]:
+        """The words of one text as the model sees them (before truncation)."""
+        words = self.split(tf.constant([text]))[0].numpy()
+        return [w.decode("utf-8") for w in words]
+
+    # ----------------------------------------------------------------- vocabulary
+    def build_vocabulary(self, texts, batch_size: int = 2048) -> None:
+        """Counts words over ``texts`` and keeps the ``max_tokens - 2`` most frequent."""
+        counts: collections.Counter = collections.Counter()
+        for start in range(0, len(texts), batch_size):
+            batch = self.split(tf.constant(texts[start : start + batch_size]))
+            counts.update(batch.flat_values.numpy().tolist())
+        words = [w for w, c in counts.items() if c >= self.min_count]
+        words.sort(key=lambda w: (-counts[w], w))
+        words = [w.decode("utf-8") for w in words[: self.max_tokens - 2]]
+        self.set_vocabulary([PAD, OOV] + words)
+
+    def set_vocabulary(self, vocabulary: list[str]) -> None:
+        """Sets the vocabulary (as saved by a pipeline); entry 0 must be padding, 1 OOV."""
+        vocabulary = list(vocabulary)
+        if len(vocabulary) < 2 or vocabulary[0] != PAD or vocabulary[1] != OOV:
+            raise ValueError(
+                f"A vocabulary must start with {PAD!r} and {OOV!r}; got {vocabulary[:2]!r}."
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("The vocabulary has duplicate entries.")
+        self.vocabulary = vocabulary
+        keys = tf.constant(vocabulary[2:], dtype=tf.string)
+        values = tf.range(2, len(vocabulary), dtype=tf.int64)
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=1
+        )
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary) if self.vocabulary is not None else 0
+
+    # ----------------------------------------------------------------- ids
+    def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Maps a 1-D string tensor to a ragged int32 tensor of ids, truncated."""
+        if self._table is None:
+            raise RuntimeError("The vocabulary is not built; call build_vocabulary first.")
+        words = self.split(text)  # (batch, None) ragged strings
+        if self.truncating == "pre":
+            words = words[:, -self.max_length :]
+        else:
+            words = words[:, : self.max_length]
+        ids = tf.ragged.map_flat_values(self._table.lookup, words)
+        return tf.cast(ids, tf.int32)
+
+    def encode(self, texts: list[str], batch_size: int = 2048) -> list[np.ndarray]:
+        """Python convenience: a list of int32 id arrays, one per text."""
+        out: list[np.ndarray] = []
+        for start in range(0, len(texts), batch_size):
+            ids = self(tf.constant(texts[start : start + batch_size]))
+            values = ids.flat_values.numpy()
+            splits = ids.row_splits.numpy()
+            out.extend(values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1))
+        return out

@@ -1,0 +1,489 @@
+"""Sentiment analysis (text classification): words → embedding → seqkit recurrent encoder → classes.
+
+Example:
+
+>>> from tasks.sentiment import SentimentPipeline
+>>> clf = SentimentPipeline(cell="gru", units=32, epochs=...)  # doctest: +SKIP
+>>> clf.fit((["great film", "awful film"] * 50, ["positive", "negative"] * 50), epochs=2)
+>>> clf.predict("a great film")
+[{'label': 'positive', 'score': 0.93}]
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+import seqkit.layers as sk
+from seqkit.data import DataError, TextLabelData, read_text_classification, read_texts
+from tasks.base import Pipeline, PipelineError, register
+
+__all__ = ["SentimentPipeline"]
+
+_CELLS = ("lstm", "gru", "rnn")
+_POOLING = ("max_mean", "max", "mean", "last")
+_BUCKET = 32  # sequences in a batch are padded to a multiple of this
+
+
+def _int_arg(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
+    return int(value)
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
+    return value
+
+
+@register("sentiment")
+class SentimentPipeline(Pipeline):
+    """Text classifier (binary or multi-class) built on seqkit's recurrent layers.
+
+    Text is lowercased, stripped of HTML line breaks and split into words and
+    punctuation inside the TensorFlow graph; words become ids from a
+    vocabulary built on the training texts; an embedding feeds a (bi)recurrent
+    encoder whose outputs are max- and mean-pooled over the words; a dense
+    layer gives one logit per class. Optionally a bag of hashed word bigrams
+    (``ngram_buckets``) adds a linear term to the logits, trained jointly.
+
+    Args:
+        cell: "lstm", "gru" or "rnn".
+        units: state size of each recurrent layer (per direction).
+        layers: number of stacked recurrent layers.
+        bidirectional: read the text both ways.
+        dropout: dropout on the embeddings (whole words) and before the classifier.
+        embedding_dim: size of the word vectors.
+        max_tokens: vocabulary size (including padding and out-of-vocabulary).
+        max_length: longest text in words; longer texts are truncated.
+        truncating: "pre" keeps a long text's end, "post" its beginning.
+        lowercase, strip_html: text normalisation switches.
+        punctuation: "split" (own tokens), "strip" (removed) or "keep" (attached).
+        pooling: "max_mean", "max", "mean" or "last" (the encoder's final state).
+        ngram_buckets: size of the hashed word-bigram table (0: none).
+        seed: seeds weights, data order and dropout.
+
+    Example:
+
+    >>> clf = SentimentPipeline(units=16, max_tokens=1000).fit(train_df, epochs=3)
+    >>> clf.predict(["What a film!"])
+    [{'label': 'positive', 'score': 0.91}]
+    """
+
+    default_learning_rate = 2e-3
+
+    def __init__(
+        self,
+        cell: str = "gru",
+        units: int = 64,
+        layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        embedding_dim: int = 128,
+        max_tokens: int = 20000,
+        max_length: int = 400,
+        truncating: str = "pre",
+        lowercase: bool = True,
+        strip_html: bool = True,
+        punctuation: str = "split",
+        pooling: str = "max_mean",
+        ngram_buckets: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(seed=seed)
+        from seqkit.text import WordVectorizer
+
+        self.cell = _choice("cell", cell, _CELLS)
+        self.units = _int_arg("units", units)
+        self.layers = _int_arg("layers", layers)
+        if not isinstance(bidirectional, bool):
+            raise PipelineError(
+                f"Received `bidirectional={bidirectional!r}`; expected True or False."
+            )
+        self.bidirectional = bidirectional
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, float | int)
+            or not 0 <= dropout < 1
+        ):
+            raise PipelineError(f"Received `dropout={dropout!r}`; expected a number in [0, 1).")
+        self.dropout = float(dropout)
+        self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
+        self.pooling = _choice("pooling", pooling, _POOLING)
+        self.ngram_buckets = _int_arg("ngram_buckets", ngram_buckets, minimum=0)
+        try:
+            self.vectorizer = WordVectorizer(
+                max_tokens=max_tokens,
+                max_length=max_length,
+                lowercase=lowercase,
+                strip_html=strip_html,
+                punctuation=punctuation,
+                truncating=truncating,
+            )
+        except ValueError as error:
+            raise PipelineError(str(error)) from None
+        self.labels: list | None = None
+
+    def get_config(self) -> dict:
+        v = self.vectorizer.get_config()
+        return {
+            "cell": self.cell,
+            "units": self.units,
+            "layers": self.layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+            "embedding_dim": self.embedding_dim,
+            "max_tokens": v["max_tokens"],
+            "max_length": v["max_length"],
+            "truncating": v["truncating"],
+            "lowercase": v["lowercase"],
+            "strip_html": v["strip_html"],
+            "punctuation": v["punctuation"],
+            "pooling": self.pooling,
+            "ngram_buckets": self.ngram_buckets,
+            "seed": self.seed,
+        }
+
+    # ----------------------------------------------------------------- data
+    def _read(
+        self,
+        data,
+        need_labels,
+        text_column="text",
+        label_column="label",
+        require_two_classes=True,
+    ):
+        if isinstance(data, TextLabelData):
+            return data
+        return read_text_classification(
+            data, text_column, label_column, require_two_classes=require_two_classes
+        )
+
+    def _subset(self, data, index):
+        return TextLabelData(
+            [data.texts[i] for i in index], [data.labels[i] for i in index], data.source
+        )
+
+    def _fit_preprocessor(self, train) -> None:
+        self.vectorizer.build_vocabulary(train.texts)
+        self.labels = sorted(set(train.labels))
+
+    def _check_fine_tune_data(self, data, name) -> None:
+        if data is None:
+            return
+        unknown = sorted({str(x) for x in data.labels} - {str(x) for x in self.labels})
+        if unknown:
+            raise DataError(
+                f"{name}: labels {unknown} are not among the pipeline's labels "
+                f"{self.labels}. fine_tune keeps the classes; train a new pipeline with "
+                "fit() to add classes."
+            )
+        kinds = {type(x) for x in data.labels} | {type(x) for x in self.labels}
+        if len(kinds) > 1:
+            raise DataError(
+                f"{name}: labels are {sorted(k.__name__ for k in kinds)} but the pipeline's "
+                f"labels are {self.labels}; use the same kind."
+            )
+
+    def _label_ids(self, labels) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.array([index[label] for label in labels], dtype=np.int32)
+
+    def _encode(self, data: TextLabelData) -> list[np.ndarray]:
+        cached = getattr(data, "_ids", None)
+        if cached is None:
+            cached = self.vectorizer.encode(data.texts)
+            data._ids = cached
+        return cached
+
+    @staticmethod
+    def _batches(ids, batch_size, order):
+        """Yields index arrays: chunks of 50 batches sorted by length (less padding)."""
+        lengths = np.array([len(x) for x in ids])
+        chunk = batch_size * 50
+        batches = []
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            batches.extend(part[b : b + batch_size] for b in range(0, len(part), batch_size))
+        return batches
+
+    def _pad(self, ids, index) -> np.ndarray:
+        longest = max((len(ids[i]) for i in index), default=0)
+        width = max(_BUCKET, -(-longest // _BUCKET) * _BUCKET)
+        out = np.zeros((len(index), width), dtype=np.int32)
+        for row, i in enumerate(index):
+            out[row, : len(ids[i])] = ids[i]
+        return out
+
+    def _dataset(self, data, batch_size, shuffle_seed):
+        ids = self._encode(data)
+        y = self._label_ids(data.labels)
+        if shuffle_seed is None:
+            batches = self._batches(ids, batch_size, np.arange(len(ids)))
+        else:
+            rng = np.random.RandomState(shuffle_seed % 2**32)
+            batches = self._batches(ids, batch_size, rng.permutation(len(ids)))
+            rng.shuffle(batches)
+
+        def generate():
+            for index in batches:
+                yield self._pad(ids, index), y[index]
+
+        signature = (
+            tf.TensorSpec((None, None), tf.int32),
+            tf.TensorSpec((None,), tf.int32),
+        )
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        # A known length lets Keras draw the progress bar and end the epoch cleanly.
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+    # ----------------------------------------------------------------- model
+    def _build_model(self):
+        if self.labels is None or self.vectorizer.vocabulary is None:
+            raise PipelineError("The preprocessor is not fitted; call fit() first.")
+        recurrent = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}[self.cell]
+        ids = keras.Input((None,), dtype="int32", name="token_ids")
+        x = keras.layers.Embedding(
+            self.vectorizer.vocabulary_size, self.embedding_dim, mask_zero=True, name="embedding"
+        )(ids)  # (batch, time, embedding_dim)
+        if self.dropout:
+            x = keras.layers.SpatialDropout1D(self.dropout, name="word_dropout")(x)
+        for i in range(self.layers):
+            last = i == self.layers - 1 and self.pooling == "last"
+            layer = recurrent(self.units, return_sequences=not last, name=f"{self.cell}_{i}")
+            if self.bidirectional:
+                layer = sk.Bidirectional(layer, name=f"bi{self.cell}_{i}")
+            x = layer(x)  # (batch, time, units * directions) or (batch, units * directions)
+        if self.pooling != "last":
+            x = sk.MaskedGlobalPooling(self.pooling, name="pooling")(x)
+        if self.dropout:
+            x = keras.layers.Dropout(self.dropout, name="dropout")(x)
+        logits = keras.layers.Dense(len(self.labels), name="classifier")(x)
+        if self.ngram_buckets:
+            wide = NgramBag(
+                self.vectorizer.vocabulary_size, self.ngram_buckets, len(self.labels), name="ngrams"
+            )(ids)
+            logits = keras.layers.Add(name="logits")([logits, wide])
+        return keras.Model(ids, logits, name="sentiment")
+
+    def _loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def _metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def _get_assets(self) -> dict:
+        return {"vocabulary": list(self.vectorizer.vocabulary or []), "labels": self.labels}
+
+    def _set_assets(self, assets: dict) -> None:
+        try:
+            self.vectorizer.set_vocabulary(assets["vocabulary"])
+            labels = assets["labels"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise PipelineError(f"The saved assets are damaged ({error}).") from None
+        if not isinstance(labels, list) or len(labels) < 2:
+            raise PipelineError("The saved assets are damaged (labels must list >= 2 classes).")
+        self.labels = labels
+
+    # ----------------------------------------------------------------- inference
+    def _texts(self, inputs, what) -> list[str]:
+        self._require_fitted(what)
+        if isinstance(inputs, str):
+            return [inputs]
+        read = read_texts(inputs)
+        return read.texts
+
+    def _logits(self, ids: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        fn = getattr(self, "_forward", None)
+        if fn is None or fn.model is not self.model:
+            # One trace for every batch shape (Keras's predict_on_batch retraces per shape).
+            fn = tf.function(
+                lambda x: self.model(x, training=False),
+                input_signature=[tf.TensorSpec((None, None), tf.int32)],
+            )
+            fn.model = self.model
+            self._forward = fn
+        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        for index in self._batches(ids, batch_size, np.arange(len(ids))):
+            out[index] = fn(tf.constant(self._pad(ids, index))).numpy()
+        return out
+
+    @staticmethod
+    def _softmax(logits):
+        z = logits - logits.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def predict_proba(self, inputs, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, shape (n_texts, n_classes), columns in ``self.labels`` order."""
+        texts = self._texts(inputs, "predict_proba")
+        return self._softmax(self._logits(self.vectorizer.encode(texts), batch_size))
+
+    def predict(self, inputs, batch_size: int = 256) -> list[dict]:
+        """Labels and scores: ``[{"label": ..., "score": ...}]``, one per text.
+
+        Args:
+            inputs: a string, a list of strings, a pandas Series or DataFrame
+                (its ``text`` column).
+        """
+        proba = self.predict_proba(inputs, batch_size)
+        best = proba.argmax(axis=-1)
+        return [{"label": self.labels[k], "score": float(p[k])} for k, p in zip(best, proba)]
+
+    def evaluate(self, data, batch_size: int = 256, **read_kwargs) -> dict:
+        """Accuracy, macro F1, cross-entropy loss and the confusion matrix on labelled data.
+
+        Returns:
+            ``{"accuracy", "f1", "loss", "confusion_matrix", "labels", "n"}``; rows of
+            the confusion matrix are true labels, columns predictions, both in
+            ``labels`` order.
+        """
+        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+        self._require_fitted("evaluate")
+        data = read_text_classification(data, require_two_classes=False, **read_kwargs)
+        self._check_fine_tune_data(data, "data")
+        y = self._label_ids(data.labels)
+        logits = self._logits(self._encode(data), batch_size)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        pred = logits.argmax(axis=-1)
+        classes = list(range(len(self.labels)))
+        return {
+            "accuracy": float(accuracy_score(y, pred)),
+            "f1": float(f1_score(y, pred, average="macro", labels=classes, zero_division=0)),
+            "loss": float(-log_p[np.arange(len(y)), y].mean()),
+            "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
+            "labels": list(self.labels),
+            "n": len(y),
+        }
+
+    def explain(self, text: str, label=None) -> list[tuple[str, float]]:
+        """Per-word attributions by occlusion: how much each word raises the label's probability.
+
+        Each word is deleted in turn; its weight is p(label | text) minus
+        p(label | text without that word). Positive weights push towards
+        ``label`` (default: the predicted label), negative ones away from it.
+
+        Returns:
+            ``[(word, weight), ...]`` for the words the model reads (after
+            normalisation and truncation), in text order.
+        """
+        if not isinstance(text, str):
+            raise PipelineError(f"explain() takes one string; received {type(text).__name__}.")
+        self._require_fitted("explain")
+        ids = self.vectorizer.encode([text])[0]
+        words = self.vectorizer.tokens(text)
+        if self.vectorizer.truncating == "pre":
+            words = words[len(words) - len(ids) :]
+        else:
+            words = words[: len(ids)]
+        if len(ids) == 0:
+            return []
+        variants = [ids] + [np.delete(ids, i) for i in range(len(ids))]
+        proba = self._softmax(self._logits(variants))
+        if label is None:
+            k = int(proba[0].argmax())
+        elif label in self.labels:
+            k = self.labels.index(label)
+        else:
+            raise PipelineError(f"Received `label={label!r}`; expected one of {self.labels}.")
+        weights = proba[0, k] - proba[1:, k]
+        return [(w, float(v)) for w, v in zip(words, weights)]
+
+    # ----------------------------------------------------------------- export
+    def export(self, path: str) -> str:
+        """Writes a SavedModel serving raw strings: ``serve(text: tf.string[None])``.
+
+        The signature returns ``probabilities`` (float32, (n, classes)),
+        ``label`` (the predicted label as a string) and ``score``. It needs only
+        TensorFlow to run: tokenization is in the graph.
+
+        Returns:
+            ``path``.
+        """
+        from tasks.base import atomic_folder
+
+        self._require_fitted("export")
+        module = _SentimentServing(self.vectorizer, self.model, [str(x) for x in self.labels])
+        with atomic_folder(path) as tmp:
+            tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
+        return path
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class NgramBag(keras.layers.Layer):
+    """A linear term over the words and hashed word bigrams of a text.
+
+    ``logits = sum(table[gram] for gram in words + bigrams) / sqrt(number of grams)``;
+    bigram (a, b) is hashed into ``buckets`` rows after the vocabulary rows.
+
+    Call arguments:
+        ids: (batch, time) int token ids, 0 = padding.
+
+    Returns:
+        (batch, classes).
+    """
+
+    def __init__(self, vocabulary_size, buckets, classes, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.buckets = int(buckets)
+        self.classes = int(classes)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(
+            shape=(self.vocabulary_size + self.buckets, self.classes),
+            initializer="zeros",
+            name="table",
+        )
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int32")  # (batch, time)
+        present = ops.cast(ids > 0, "float32")
+        # int32 products wrap around; floor-mod keeps the hash in [0, buckets).
+        bigram = (ids[:, :-1] * 7919 + ids[:, 1:] * 104729) % self.buckets + self.vocabulary_size
+        both = present[:, :-1] * present[:, 1:]
+        grams = ops.concatenate([ids, bigram], axis=1)  # (batch, 2 * time - 1)
+        weight = ops.concatenate([present, both], axis=1)
+        rows = ops.take(self.table, grams, axis=0)  # (batch, grams, classes)
+        total = ops.sum(rows * weight[..., None], axis=1)  # (batch, classes)
+        return total / ops.sqrt(ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.classes)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "buckets": self.buckets,
+            "classes": self.classes,
+        }
+
+
+class _SentimentServing(tf.Module):
+    """What ``export`` saves: vectorizer + model + labels behind one string signature."""
+
+    def __init__(self, vectorizer, model, labels):
+        super().__init__()
+        self.vectorizer = vectorizer
+        self.model = model
+        self.labels = tf.constant(labels)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(self, text):
+        ids = self.vectorizer(text).to_tensor()  # (batch, longest)
+        ids = tf.pad(ids, [[0, 0], [0, 1]])  # one padding step: empty texts still have a step
+        logits = self.model(ids, training=False)  # (batch, classes)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        best = tf.argmax(probabilities, axis=-1)
+        return {
+            "probabilities": probabilities,
+            "label": tf.gather(self.labels, best),
+            "score": tf.reduce_max(probabilities, axis=-1),
+        }

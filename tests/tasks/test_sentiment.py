@@ -1,0 +1,323 @@
+"""SentimentPipeline: train → predict → save → load → fine-tune → explain → export, on tiny data."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tasks
+from seqkit.data import DataError
+from tasks.base import PipelineError
+from tasks.sentiment import SentimentPipeline
+from tests.tasks.conftest import SMALL, make_reviews
+
+
+def test_learns_and_predicts_label_names(trained):
+    out = trained.predict(["the film was great", "the film was awful"])
+    assert [r["label"] for r in out] == ["positive", "negative"]
+    assert all(0.5 < r["score"] <= 1.0 for r in out)
+    # A single string is one text, and predict_proba's rows sum to one.
+    assert trained.predict("a superb scene")[0]["label"] == "positive"
+    proba = trained.predict_proba(["a", "", "boring"])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_evaluate_reports_sklearn_metrics(trained):
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    texts, labels = make_reviews(200, seed=9)
+    metrics = trained.evaluate((texts, labels))
+    assert set(metrics) == {"accuracy", "f1", "loss", "confusion_matrix", "labels", "n"}
+    assert metrics["accuracy"] > 0.9 and metrics["n"] == 200
+    pred = [r["label"] for r in trained.predict(texts)]
+    assert (
+        metrics["confusion_matrix"]
+        == confusion_matrix(labels, pred, labels=["negative", "positive"]).tolist()
+    )
+    assert metrics["f1"] == pytest.approx(f1_score(labels, pred, average="macro"))
+
+
+def test_save_load_round_trip_is_identical(trained, tmp_path):
+    texts, _ = make_reviews(50, seed=5)
+    trained.save(tmp_path / "clf")
+    loaded = tasks.load(str(tmp_path / "clf"))
+    assert isinstance(loaded, SentimentPipeline)
+    assert loaded.get_config() == trained.get_config()
+    np.testing.assert_array_equal(loaded.predict_proba(texts), trained.predict_proba(texts))
+    assert json.load(open(tmp_path / "clf" / "pipeline.json"))["task"] == "sentiment"
+
+
+def test_fine_tune_moves_predictions_and_keeps_vocabulary(trained, tmp_path):
+    trained.save(tmp_path / "base")
+    clf = tasks.load(str(tmp_path / "base"))
+    vocabulary = list(clf.vectorizer.vocabulary)
+    probe = ["the plot", "plot it was", "the actor and the plot"]
+    before = clf.predict_proba(probe)[:, 1]
+    # New data: the neutral word "plot" (and an unseen word) now means positive.
+    rng = np.random.RandomState(0)
+    filler = [
+        " ".join(rng.choice(["the", "a", "film", "was", "it", "actor"], 4)) for _ in range(40)
+    ]
+    new = ([f + " plot zorblax" for f in filler] + filler, ["positive"] * 40 + ["negative"] * 40)
+    clf.fine_tune(new, epochs=3, learning_rate=1e-2, verbose=0, checkpoint_dir=None)
+    after = clf.predict_proba(probe)[:, 1]
+    assert (after > before + 0.05).all(), (before, after)
+    assert list(clf.vectorizer.vocabulary) == vocabulary
+    assert clf.vectorizer.encode(["zorblax"])[0].tolist() == [1]  # out of vocabulary
+
+
+def test_fine_tune_refuses_new_labels(trained):
+    with pytest.raises(
+        DataError, match=r"labels \['neutral'\] are not among the pipeline's labels"
+    ):
+        trained.fine_tune((["meh"] * 4, ["neutral"] * 4), verbose=0)
+
+
+def test_multiclass_integer_labels_come_back_as_integers():
+    texts, labels = make_reviews(300, labels=(0, 2))
+    extra = [f"the film {w} {w}" for w in ["meh", "okay"] * 75]
+    clf = SentimentPipeline(**SMALL, seed=1).fit(
+        (texts + extra, labels + [1] * 150),
+        epochs=4,
+        verbose=0,
+        checkpoint_dir=None,
+        learning_rate=1e-2,
+    )
+    assert clf.labels == [0, 1, 2]
+    assert clf.predict_proba(["great"]).shape == (1, 3)
+    assert isinstance(clf.predict("the film was wonderful")[0]["label"], int)
+
+
+def test_explain_gives_the_sentiment_word_the_largest_weight(trained):
+    weights = trained.explain("the film was great and the actor")
+    assert [w for w, _ in weights] == "the film was great and the actor".split()
+    assert max(weights, key=lambda tw: tw[1])[0] == "great"
+    assert trained.explain("") == []
+    with pytest.raises(PipelineError, match="expected one of"):
+        trained.explain("great", label="neutral")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_other_cells_and_options_train(cell):
+    texts, labels = make_reviews(200)
+    clf = SentimentPipeline(
+        cell=cell, layers=2, bidirectional=False, pooling="last", ngram_buckets=97, **SMALL
+    ).fit((texts, labels), epochs=1, verbose=0, checkpoint_dir=None)
+    assert len(clf.predict(texts[:3])) == 3
+
+
+def test_export_serves_raw_strings_in_a_fresh_process(trained, tmp_path):
+    long_text = " ".join(["great"] + ["the film"] * 5000)  # 10,001 words
+    texts = ["the film was great", "", "dull !", long_text]
+    expected = trained.predict_proba(texts)
+    trained.export(str(tmp_path / "serving"))
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import tensorflow as tf
+        served = tf.saved_model.load({str(tmp_path / "serving")!r})
+        out = served.signatures["serving_default"](text=tf.constant({texts!r}))
+        assert not any(m.split(".")[0] in ("seqkit", "tasks") for m in sys.modules), \\
+            [m for m in sys.modules if m.startswith(("seqkit", "tasks"))]
+        print(json.dumps({{"p": out["probabilities"].numpy().tolist(),
+                          "label": [x.decode() for x in out["label"].numpy()]}}))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(served["p"], expected, atol=1e-5)
+    assert served["label"] == [r["label"] for r in trained.predict(texts)]
+
+
+def test_strategy_argument_trains_in_its_scope():
+    import tensorflow as tf
+
+    texts, labels = make_reviews(120)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    clf = SentimentPipeline(**SMALL).fit(
+        (texts, labels), epochs=1, verbose=0, checkpoint_dir=None, strategy=strategy
+    )
+    assert clf.model.optimizer.iterations.numpy() > 0
+
+
+def test_same_seed_repeats_exactly():
+    texts, labels = make_reviews(200)
+    runs = [
+        SentimentPipeline(**SMALL, seed=7)
+        .fit((texts, labels), epochs=2, verbose=0, checkpoint_dir=None)
+        .predict_proba(texts[:20])
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_killed_fit_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    texts, labels = make_reviews(200)
+    data = (texts, labels)
+    args = dict(epochs=3, verbose=0, checkpoint_dir=str(tmp_path / "ckpt"), patience=5)
+    reference = SentimentPipeline(**SMALL, seed=4).fit(data, **{**args, "checkpoint_dir": None})
+
+    import keras
+
+    real_fit = keras.Model.fit
+    calls = []
+
+    def crash_in_second_epoch(self, *a, **k):
+        calls.append(k["initial_epoch"])
+        if k["initial_epoch"] == 1:
+            raise KeyboardInterrupt("killed")
+        return real_fit(self, *a, **k)
+
+    monkeypatch.setattr(keras.Model, "fit", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        SentimentPipeline(**SMALL, seed=4).fit(data, **args)
+    monkeypatch.setattr(keras.Model, "fit", real_fit)
+
+    calls.clear()
+    monkeypatch.setattr(
+        keras.Model,
+        "fit",
+        lambda self, *a, **k: calls.append(k["initial_epoch"]) or real_fit(self, *a, **k),
+    )
+    resumed = SentimentPipeline(**SMALL, seed=4).fit(data, **{**args, "verbose": 1})
+    assert calls == [1, 2]  # epoch 0 came from the checkpoint
+    assert "Resuming from the checkpoint after epoch 1" in capsys.readouterr().out
+    assert len(resumed.history["loss"]) == 3
+    for a, b in zip(resumed.model.get_weights(), reference.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_interrupted_save_leaves_the_previous_save_loadable(trained, tmp_path, monkeypatch):
+    path = str(tmp_path / "clf")
+    trained.save(path)
+    expected = trained.predict_proba(["great"])
+
+    def die(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(trained.model, "save_weights", die)
+    with pytest.raises(RuntimeError, match="disk full"):
+        trained.save(path)
+    np.testing.assert_array_equal(tasks.load(path).predict_proba(["great"]), expected)
+    assert sorted(os.listdir(tmp_path)) == ["clf"]  # no temporary folder left behind
+
+
+def test_crash_between_renames_falls_back_to_the_old_copy(trained, tmp_path):
+    path = tmp_path / "clf"
+    trained.save(str(path))
+    os.rename(path, str(path) + ".old-1234abcd")  # as if killed after the first rename
+    with pytest.warns(UserWarning, match="survived an interrupted save"):
+        loaded = tasks.load(str(path))
+    assert loaded.predict("great")[0]["label"] == "positive"
+
+
+# --------------------------------------------------------------------------- errors
+def test_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(PipelineError, match=r"the shipped ones are 'sentiment'"):
+        tasks.load("no-such-model")
+
+
+def test_unfitted_pipeline_says_to_fit_first():
+    with pytest.raises(
+        PipelineError, match=r"predict_proba\(\) needs a trained pipeline; call fit\(\)"
+    ):
+        SentimentPipeline().predict("hello")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"cell": "transformer"},
+            "Received `cell='transformer'`; expected one of ('lstm', 'gru', 'rnn').",
+        ),
+        ({"units": 0}, "Received `units=0`; expected an integer >= 1."),
+        ({"dropout": 1.5}, "Received `dropout=1.5`; expected a number in [0, 1)."),
+        ({"max_length": -3}, "Received `max_length=-3`; expected an integer >= 1."),
+        (
+            {"punctuation": "drop"},
+            "Received `punctuation='drop'`; expected one of ('split', 'strip', 'keep').",
+        ),
+    ],
+)
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(PipelineError) as info:
+        SentimentPipeline(**kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            pd.DataFrame({"review": ["a", "b"], "label": [0, 1]}),
+            "no text column 'text'; the columns are ['review', 'label']",
+        ),
+        (
+            pd.DataFrame({"text": ["a", "b"], "y": [0, 1]}),
+            "no label column 'label'; the columns are ['text', 'y']",
+        ),
+        (([], []), "the data is empty (0 rows)"),
+        ((["a", "b", "c"], [1, 1, 1]), "every row has the same label (1)"),
+        ((["a", "b"], [0, float("nan")]), "a label is missing (NaN or None)"),
+        (([1.5, "b"], [0, 1]), "text #0 is a float, not a string"),
+        (([None, "b"], [0, 1]), "text #0 is missing (NaN or None), not a string"),
+        ((["a", "b"], [0]), "2 texts but 1 labels"),
+        ((["a", "b"], [0, "x"]), "labels mix integers and strings"),
+        (["just", "texts"], "the data has no labels"),
+        ("/no/such/file.csv", "/no/such/file.csv: no such file or folder."),
+        (42, "Cannot read data of type int"),
+    ],
+)
+def test_bad_training_data_is_named(data, message):
+    with pytest.raises(DataError) as info:
+        SentimentPipeline(**SMALL).fit(data, verbose=0, checkpoint_dir=None)
+    assert message in str(info.value)
+
+
+def test_bad_fit_arguments():
+    texts, labels = make_reviews(20)
+    with pytest.raises(PipelineError, match=r"Received `epochs=0`; expected a positive integer."):
+        SentimentPipeline(**SMALL).fit((texts, labels), epochs=0)
+    with pytest.raises(PipelineError, match="validation_split=1.5"):
+        SentimentPipeline(**SMALL).fit((texts, labels), validation_split=1.5)
+
+
+# --------------------------------------------------------------------------- readers
+def test_readers_accept_every_documented_source(tmp_path):
+    import tensorflow as tf
+
+    from seqkit.data import read_text_classification
+
+    texts, labels = make_reviews(10)
+    frame = pd.DataFrame({"text": texts, "label": labels})
+    frame.to_csv(tmp_path / "d.csv.gz", index=False)
+    frame.rename(columns={"text": "review"}).to_csv(tmp_path / "d.tsv", sep="\t", index=False)
+    for label in set(labels):
+        os.makedirs(tmp_path / "folder" / label)
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        (tmp_path / "folder" / label / f"{i}.txt").write_text(text)
+    sources = {
+        "pairs": (texts, labels),
+        "list of pairs": list(zip(texts, labels)),
+        "frame": frame,
+        "csv.gz": str(tmp_path / "d.csv.gz"),
+        "tf.data": tf.data.Dataset.from_tensor_slices((texts, labels)),
+        "tf.data dict": tf.data.Dataset.from_tensor_slices({"text": texts, "label": labels}),
+    }
+    for name, source in sources.items():
+        read = read_text_classification(source)
+        assert (read.texts, read.labels) == (texts, labels), name
+    tsv = read_text_classification(str(tmp_path / "d.tsv"), text_column="review")
+    assert tsv.texts == texts
+    folder = read_text_classification(str(tmp_path / "folder"))
+    assert sorted(zip(folder.texts, folder.labels)) == sorted(zip(texts, labels))
