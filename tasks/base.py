@@ -443,11 +443,14 @@ class Pipeline:
                 break
             self._reseed(stage_seed, epoch)
             train_ds = self._dataset(train, batch_size, shuffle_seed=stage_seed + epoch)
+            # One epoch per call (its data order is set by (seed, epoch)); passing the
+            # full `epochs` keeps Keras's progress line reading "Epoch k/epochs".
             result = self.model.fit(
                 train_ds,
                 validation_data=val_ds,
                 initial_epoch=epoch,
-                epochs=epoch + 1,
+                epochs=epochs,
+                callbacks=[_StopAfterOneEpoch()],
                 shuffle=False,  # the task's dataset is already shuffled by (seed, epoch)
                 verbose=verbose,
             )
@@ -531,7 +534,11 @@ class Pipeline:
                 },
             )
             _write_json(os.path.join(tmp, ASSETS_FILE), self._get_assets())
-            self.model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+            # A model without an optimizer: the saved weights hold no Adam slots
+            # (a third of the size; fine_tune starts a fresh optimizer anyway).
+            bare = self._build_model()
+            bare.set_weights(self.model.get_weights())
+            bare.save_weights(os.path.join(tmp, WEIGHTS_FILE))
         return path
 
     @classmethod
@@ -595,6 +602,20 @@ class Pipeline:
 
     def _set_assets(self, assets: dict) -> None:
         return None
+
+
+def _stop_after_one_epoch_class():
+    import keras
+
+    class StopAfterOneEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    return StopAfterOneEpoch
+
+
+def _StopAfterOneEpoch():  # noqa: N802 - builds the callback without importing keras at import
+    return _stop_after_one_epoch_class()()
 
 
 def _weights_digest(model) -> str:

@@ -47,8 +47,11 @@ class SentimentPipeline(Pipeline):
     punctuation inside the TensorFlow graph; words become ids from a
     vocabulary built on the training texts; an embedding feeds a (bi)recurrent
     encoder whose outputs are max- and mean-pooled over the words; a dense
-    layer gives one logit per class. Optionally a bag of hashed word bigrams
-    (``ngram_buckets``) adds a linear term to the logits, trained jointly.
+    layer gives one logit per class. Optionally (``ngram_buckets``) a second,
+    linear head over the words and hashed word bigrams sits beside the
+    recurrent one: each head is trained on its own cross-entropy in the same
+    model, and predictions average the two heads' logits (``head_accuracy``
+    reports each head alone).
 
     Args:
         cell: "lstm", "gru" or "rnn".
@@ -262,19 +265,25 @@ class SentimentPipeline(Pipeline):
             x = sk.MaskedGlobalPooling(self.pooling, name="pooling")(x)
         if self.dropout:
             x = keras.layers.Dropout(self.dropout, name="dropout")(x)
-        logits = keras.layers.Dense(len(self.labels), name="classifier")(x)
+        heads = [keras.layers.Dense(len(self.labels), name="classifier")(x)]  # (batch, classes)
         if self.ngram_buckets:
-            wide = NgramBag(
-                self.vectorizer.vocabulary_size, self.ngram_buckets, len(self.labels), name="ngrams"
-            )(ids)
-            logits = keras.layers.Add(name="logits")([logits, wide])
+            heads.append(
+                NgramBag(
+                    self.vectorizer.vocabulary_size,
+                    self.ngram_buckets,
+                    len(self.labels),
+                    seed=self.seed,
+                    name="ngrams",
+                )(ids)
+            )
+        logits = StackHeads(name="heads")(heads)  # (batch, heads, classes)
         return keras.Model(ids, logits, name="sentiment")
 
     def _loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return HeadsCrossentropy()
 
     def _metrics(self):
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return [keras.metrics.MeanMetricWrapper(_heads_accuracy, name="accuracy")]
 
     def _get_assets(self) -> dict:
         return {"vocabulary": list(self.vectorizer.vocabulary or []), "labels": self.labels}
@@ -297,19 +306,32 @@ class SentimentPipeline(Pipeline):
         read = read_texts(inputs)
         return read.texts
 
-    def _logits(self, ids: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
+    def _logits(self, ids: list[np.ndarray], batch_size: int = 256, heads=False) -> np.ndarray:
+        """Logits, (n, classes): the mean over the model's heads (or (n, heads, classes))."""
         fn = getattr(self, "_forward", None)
         if fn is None or fn.model is not self.model:
             # One trace for every batch shape (Keras's predict_on_batch retraces per shape).
             fn = tf.function(
-                lambda x: self.model(x, training=False),
+                lambda x: self.model(x, training=False),  # (batch, heads, classes)
                 input_signature=[tf.TensorSpec((None, None), tf.int32)],
             )
             fn.model = self.model
             self._forward = fn
-        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        n_heads = self.model.output_shape[1]
+        out = np.zeros((len(ids), n_heads, len(self.labels)), dtype=np.float32)
         for index in self._batches(ids, batch_size, np.arange(len(ids))):
             out[index] = fn(tf.constant(self._pad(ids, index))).numpy()
+        return out if heads else out.mean(axis=1)
+
+    def head_accuracy(self, data, **read_kwargs) -> dict:
+        """Accuracy of each head alone ("recurrent", "ngrams") and of their mean."""
+        self._require_fitted("head_accuracy")
+        data = read_text_classification(data, require_two_classes=False, **read_kwargs)
+        y = self._label_ids(data.labels)
+        logits = self._logits(self._encode(data), heads=True)  # (n, heads, classes)
+        names = ["recurrent", "ngrams"][: logits.shape[1]]
+        out = {name: float((logits[:, h].argmax(-1) == y).mean()) for h, name in enumerate(names)}
+        out["combined"] = float((logits.mean(axis=1).argmax(-1) == y).mean())
         return out
 
     @staticmethod
@@ -409,8 +431,10 @@ class SentimentPipeline(Pipeline):
         from tasks.base import atomic_folder
 
         self._require_fitted("export")
+        from seqkit.layers._tf_fast import exporting
+
         module = _SentimentServing(self.vectorizer, self.model, [str(x) for x in self.labels])
-        with atomic_folder(path) as tmp:
+        with atomic_folder(path) as tmp, exporting():
             tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         return path
 
@@ -419,8 +443,11 @@ class SentimentPipeline(Pipeline):
 class NgramBag(keras.layers.Layer):
     """A linear term over the words and hashed word bigrams of a text.
 
-    ``logits = sum(table[gram] for gram in words + bigrams) / sqrt(number of grams)``;
-    bigram (a, b) is hashed into ``buckets`` rows after the vocabulary rows.
+    ``logits = scale * sum(table[gram] for gram in words + bigrams) / sqrt(number of grams)``;
+    bigram (a, b) is hashed into ``buckets`` rows after the vocabulary rows. ``scale``
+    multiplies this table's effective learning rate under Adam (a linear model over
+    sparse features needs far larger steps than the recurrent weights); ``dropout``
+    drops whole grams in training.
 
     Call arguments:
         ids: (batch, time) int token ids, 0 = padding.
@@ -429,11 +456,17 @@ class NgramBag(keras.layers.Layer):
         (batch, classes).
     """
 
-    def __init__(self, vocabulary_size, buckets, classes, **kwargs):
+    def __init__(
+        self, vocabulary_size, buckets, classes, scale=10.0, dropout=0.5, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
         self.buckets = int(buckets)
         self.classes = int(classes)
+        self.scale = float(scale)
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         self.table = self.add_weight(
@@ -442,15 +475,18 @@ class NgramBag(keras.layers.Layer):
             name="table",
         )
 
-    def call(self, ids):
+    def call(self, ids, training=False):
         ids = ops.cast(ids, "int32")  # (batch, time)
         present = ops.cast(ids > 0, "float32")
         # int32 products wrap around; floor-mod keeps the hash in [0, buckets).
         bigram = (ids[:, :-1] * 7919 + ids[:, 1:] * 104729) % self.buckets + self.vocabulary_size
         both = present[:, :-1] * present[:, 1:]
         grams = ops.concatenate([ids, bigram], axis=1)  # (batch, 2 * time - 1)
-        weight = ops.concatenate([present, both], axis=1)
-        rows = ops.take(self.table, grams, axis=0)  # (batch, grams, classes)
+        weight = ops.concatenate([present, both], axis=1)  # (batch, grams)
+        if training and self.dropout:
+            keep = keras.random.uniform(ops.shape(weight), seed=self.seed_generator)
+            weight = weight * ops.cast(keep >= self.dropout, weight.dtype)
+        rows = ops.take(self.table * self.scale, grams, axis=0)  # (batch, grams, classes)
         total = ops.sum(rows * weight[..., None], axis=1)  # (batch, classes)
         return total / ops.sqrt(ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0))
 
@@ -463,7 +499,43 @@ class NgramBag(keras.layers.Layer):
             "vocabulary_size": self.vocabulary_size,
             "buckets": self.buckets,
             "classes": self.classes,
+            "scale": self.scale,
+            "dropout": self.dropout,
+            "seed": self.seed,
         }
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class StackHeads(keras.layers.Layer):
+    """Stacks per-head logits: [(batch, classes)] * heads -> (batch, heads, classes)."""
+
+    def call(self, heads):
+        return ops.stack(heads, axis=1)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], len(input_shapes), input_shapes[0][1])
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class HeadsCrossentropy(keras.losses.Loss):
+    """Mean over heads of each head's own cross-entropy: the heads learn side by side
+    (an ensemble in one model) and predictions average their logits."""
+
+    def __init__(self, name="heads_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        # y_true (batch,) class ids; y_pred (batch, heads, classes) logits
+        log_p = ops.log_softmax(y_pred, axis=-1)
+        y = ops.cast(ops.reshape(y_true, (-1, 1, 1)), "int32")
+        y = ops.broadcast_to(y, (ops.shape(y_pred)[0], ops.shape(y_pred)[1], 1))
+        return -ops.mean(ops.take_along_axis(log_p, y, axis=-1)[..., 0], axis=1)
+
+
+def _heads_accuracy(y_true, y_pred):
+    mean_logits = ops.mean(y_pred, axis=1)  # (batch, classes)
+    predicted = ops.cast(ops.argmax(mean_logits, axis=-1), "int32")
+    return ops.cast(ops.equal(predicted, ops.cast(ops.reshape(y_true, (-1,)), "int32")), "float32")
 
 
 class _SentimentServing(tf.Module):
@@ -479,7 +551,7 @@ class _SentimentServing(tf.Module):
     def serve(self, text):
         ids = self.vectorizer(text).to_tensor()  # (batch, longest)
         ids = tf.pad(ids, [[0, 0], [0, 1]])  # one padding step: empty texts still have a step
-        logits = self.model(ids, training=False)  # (batch, classes)
+        logits = tf.reduce_mean(self.model(ids, training=False), axis=1)  # (batch, classes)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         best = tf.argmax(probabilities, axis=-1)
         return {

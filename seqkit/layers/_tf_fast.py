@@ -37,6 +37,8 @@ output repeats the previous output (or is zero with `zero_output_for_mask`).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -227,6 +229,21 @@ class _GRUv1:
 
 # XLA-compile the loops (measured faster on CPU; see benchmarks/RESULTS.md).
 USE_XLA = True
+# While tracing a graph for export, inference loops skip XLA: an XLA cluster is
+# compiled once per input shape, and a served model sees a new (batch, time)
+# shape with almost every request (measured: 4 texts/s at batch 1 with XLA).
+_EXPORTING = [False]
+
+
+@contextlib.contextmanager
+def exporting():
+    """Within this block, traced inference loops are plain TF while loops (no XLA)."""
+    _EXPORTING.append(True)
+    try:
+        yield
+    finally:
+        _EXPORTING.pop()
+
 
 _CELLS = {"simple": _Simple(), "lstm": _LSTM(), "gru": _GRU(), "gru_v1": _GRUv1()}
 
@@ -432,6 +449,8 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
     # gradient be asked for anyway (e.g. tf.gradients on the graph later), it
     # reruns the forward loop with them.
     for_grad = _could_record() or not _CELLS[kind].lean_inference
+    if _EXPORTING[-1]:
+        use_xla = False
 
     @tf.custom_gradient
     def fused(xp, *args):
