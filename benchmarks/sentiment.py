@@ -107,6 +107,9 @@ def main(argv=None):
     train_file, test_file, split = FILES[args.dataset]
     train = pd.read_csv(os.path.join(DATA, train_file))
     test = pd.read_csv(os.path.join(DATA, test_file))
+    # The files say 1 / 0; the pipeline keeps label names, so name them.
+    names = {0: "negative", 1: "positive"}
+    train["label"], test["label"] = train.label.map(names), test.label.map(names)
     config, fit_args = RECIPES[args.dataset]
     config = dict(config)
     for pair in args.set:

@@ -536,10 +536,14 @@ class Pipeline:
             _write_json(os.path.join(tmp, ASSETS_FILE), self._get_assets())
             # A model without an optimizer: the saved weights hold no Adam slots
             # (a third of the size; fine_tune starts a fresh optimizer anyway).
-            bare = self._build_model()
-            bare.set_weights(self.model.get_weights())
-            bare.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+            self._bare_model().save_weights(os.path.join(tmp, WEIGHTS_FILE))
         return path
+
+    def _bare_model(self):
+        """A copy of the model with the same weights and no optimizer, loss or metrics."""
+        bare = self._build_model()
+        bare.set_weights(self.model.get_weights())
+        return bare
 
     @classmethod
     def _from_folder(cls, path: str, meta: dict):

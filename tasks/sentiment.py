@@ -67,6 +67,8 @@ class SentimentPipeline(Pipeline):
         punctuation: "split" (own tokens), "strip" (removed) or "keep" (attached).
         pooling: "max_mean", "max", "mean" or "last" (the encoder's final state).
         ngram_buckets: size of the hashed word-bigram table (0: none).
+        encoders: independent recurrent encoders over the shared embedding, each
+            with its own classifier and loss (an ensemble in one model).
         seed: seeds weights, data order and dropout.
 
     Example:
@@ -94,6 +96,7 @@ class SentimentPipeline(Pipeline):
         punctuation: str = "split",
         pooling: str = "max_mean",
         ngram_buckets: int = 0,
+        encoders: int = 1,
         seed: int = 0,
     ):
         super().__init__(seed=seed)
@@ -117,6 +120,7 @@ class SentimentPipeline(Pipeline):
         self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
         self.pooling = _choice("pooling", pooling, _POOLING)
         self.ngram_buckets = _int_arg("ngram_buckets", ngram_buckets, minimum=0)
+        self.encoders = _int_arg("encoders", encoders)
         try:
             self.vectorizer = WordVectorizer(
                 max_tokens=max_tokens,
@@ -147,6 +151,7 @@ class SentimentPipeline(Pipeline):
             "punctuation": v["punctuation"],
             "pooling": self.pooling,
             "ngram_buckets": self.ngram_buckets,
+            "encoders": self.encoders,
             "seed": self.seed,
         }
 
@@ -253,19 +258,27 @@ class SentimentPipeline(Pipeline):
         x = keras.layers.Embedding(
             self.vectorizer.vocabulary_size, self.embedding_dim, mask_zero=True, name="embedding"
         )(ids)  # (batch, time, embedding_dim)
-        if self.dropout:
-            x = keras.layers.SpatialDropout1D(self.dropout, name="word_dropout")(x)
-        for i in range(self.layers):
-            last = i == self.layers - 1 and self.pooling == "last"
-            layer = recurrent(self.units, return_sequences=not last, name=f"{self.cell}_{i}")
-            if self.bidirectional:
-                layer = sk.Bidirectional(layer, name=f"bi{self.cell}_{i}")
-            x = layer(x)  # (batch, time, units * directions) or (batch, units * directions)
-        if self.pooling != "last":
-            x = sk.MaskedGlobalPooling(self.pooling, name="pooling")(x)
-        if self.dropout:
-            x = keras.layers.Dropout(self.dropout, name="dropout")(x)
-        heads = [keras.layers.Dense(len(self.labels), name="classifier")(x)]  # (batch, classes)
+        embedded = x
+        heads = []
+        for e in range(self.encoders):
+            # Encoders after the first share the embedding but nothing else; each has
+            # its own classifier and loss, so they act as an ensemble in one model.
+            tag = "" if e == 0 else f"_{e + 1}"
+            x = embedded
+            if self.dropout:
+                x = keras.layers.SpatialDropout1D(self.dropout, name=f"word_dropout{tag}")(x)
+            for i in range(self.layers):
+                last = i == self.layers - 1 and self.pooling == "last"
+                name = f"{self.cell}_{i}{tag}"
+                layer = recurrent(self.units, return_sequences=not last, name=name)
+                if self.bidirectional:
+                    layer = sk.Bidirectional(layer, name=f"bi{name}")
+                x = layer(x)  # (batch, time, units * directions) or (batch, units * directions)
+            if self.pooling != "last":
+                x = sk.MaskedGlobalPooling(self.pooling, name=f"pooling{tag}")(x)
+            if self.dropout:
+                x = keras.layers.Dropout(self.dropout, name=f"dropout{tag}")(x)
+            heads.append(keras.layers.Dense(len(self.labels), name=f"classifier{tag}")(x))
         if self.ngram_buckets:
             heads.append(
                 NgramBag(
@@ -329,7 +342,8 @@ class SentimentPipeline(Pipeline):
         data = read_text_classification(data, require_two_classes=False, **read_kwargs)
         y = self._label_ids(data.labels)
         logits = self._logits(self._encode(data), heads=True)  # (n, heads, classes)
-        names = ["recurrent", "ngrams"][: logits.shape[1]]
+        names = ["recurrent"] + [f"recurrent_{e + 1}" for e in range(1, self.encoders)]
+        names += ["ngrams"] if self.ngram_buckets else []
         out = {name: float((logits[:, h].argmax(-1) == y).mean()) for h, name in enumerate(names)}
         out["combined"] = float((logits.mean(axis=1).argmax(-1) == y).mean())
         return out
@@ -433,7 +447,9 @@ class SentimentPipeline(Pipeline):
         self._require_fitted("export")
         from seqkit.layers._tf_fast import exporting
 
-        module = _SentimentServing(self.vectorizer, self.model, [str(x) for x in self.labels])
+        # A bare copy: nothing of training (optimizer, compiled metrics) goes into the graph.
+        model = self._bare_model()
+        module = _SentimentServing(self.vectorizer, model, [str(x) for x in self.labels])
         with atomic_folder(path) as tmp, exporting():
             tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         return path

@@ -106,9 +106,21 @@ def test_explain_gives_the_sentiment_word_the_largest_weight(trained):
 def test_other_cells_and_options_train(cell):
     texts, labels = make_reviews(200)
     clf = SentimentPipeline(
-        cell=cell, layers=2, bidirectional=False, pooling="last", ngram_buckets=97, **SMALL
+        cell=cell,
+        layers=2,
+        bidirectional=False,
+        pooling="last",
+        ngram_buckets=97,
+        encoders=2,
+        **SMALL,
     ).fit((texts, labels), epochs=1, verbose=0, checkpoint_dir=None)
     assert len(clf.predict(texts[:3])) == 3
+    assert set(clf.head_accuracy((texts, labels))) == {
+        "recurrent",
+        "recurrent_2",
+        "ngrams",
+        "combined",
+    }
 
 
 def test_export_serves_raw_strings_in_a_fresh_process(trained, tmp_path):
@@ -323,3 +335,24 @@ def test_readers_accept_every_documented_source(tmp_path):
     assert tsv.texts == texts
     folder = read_text_classification(str(tmp_path / "folder"))
     assert sorted(zip(folder.texts, folder.labels)) == sorted(zip(texts, labels))
+
+
+def test_shipped_model_gets_obvious_sentences_right():
+    clf = tasks.load("sentiment")
+    out = clf.predict(
+        [
+            "This movie was wonderful, I loved it. A masterpiece.",
+            "Terrible film. Boring, stupid and a complete waste of time.",
+            "One of the best films I have ever seen.",
+            "The worst movie I have seen in years.",
+        ]
+    )
+    assert [r["label"] for r in out] == ["positive", "negative", "positive", "negative"]
+
+
+def test_seqkit_command_demo_and_errors(tmp_path):
+    from seqkit.cli import main
+
+    assert main(["demo"]) == 0
+    assert main(["sentiment", "An excellent film."]) == 0
+    assert main(["evaluate", "sentiment", "--data", str(tmp_path / "missing.csv")]) == 2
