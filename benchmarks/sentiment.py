@@ -97,6 +97,7 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], help="override a hyperparameter")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--json", help="where to write the results (default benchmarks/results/)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -164,7 +165,7 @@ def main(argv=None):
         f"{result['savedmodel_texts_per_s']['batch_256']:.0f} | "
         f"{result.get('tfidf_logreg', {}).get('accuracy', float('nan')):.4f} |"
     )
-    out = os.path.join(HERE, "results", f"sentiment_{args.dataset}.json")
+    out = args.json or os.path.join(HERE, "results", f"sentiment_{args.dataset}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=1, default=float)
