@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_dir=args.checkpoint_dir or None,
         verbose=args.verbose,
         **read,
     )
@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyperparameter")
-    p.add_argument("--checkpoint-dir", default="auto", help="where per-epoch checkpoints go")
+    p.add_argument(
+        "--checkpoint-dir",
+        default="auto",
+        help="where per-epoch checkpoints go ('auto': ~/.cache/seqkit, '': none)",
+    )
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--verbose", type=int, default=1)

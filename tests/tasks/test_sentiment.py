@@ -356,3 +356,27 @@ def test_seqkit_command_demo_and_errors(tmp_path):
     assert main(["demo"]) == 0
     assert main(["sentiment", "An excellent film."]) == 0
     assert main(["evaluate", "sentiment", "--data", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_seqkit_train_evaluate_export_commands(tmp_path, capsys):
+    from seqkit.cli import main
+
+    texts, labels = make_reviews(200)
+    pd.DataFrame({"review": texts, "y": labels}).to_csv(tmp_path / "train.csv", index=False)
+    small = [f"--set={k}={v}" for k, v in SMALL.items()]
+    args = ["train", "sentiment", "--data", str(tmp_path / "train.csv"), "--out"]
+    args += [str(tmp_path / "clf"), "--epochs", "2", "--verbose", "0", "--checkpoint-dir", ""]
+    columns = ["--text-column", "review", "--label-column", "y"]
+    assert main(args + small + columns) == 0
+    assert tasks.load(str(tmp_path / "clf")).units == SMALL["units"]
+    capsys.readouterr()
+    assert (
+        main(["evaluate", str(tmp_path / "clf"), "--data", str(tmp_path / "train.csv")] + columns)
+        == 0
+    )
+    assert "accuracy" in json.loads(capsys.readouterr().out)
+    assert main(["export", str(tmp_path / "clf"), str(tmp_path / "served")]) == 0
+    assert os.path.isfile(tmp_path / "served" / "saved_model.pb")
+    # A wrong column is reported in one line, exit status 2.
+    assert main(["evaluate", str(tmp_path / "clf"), "--data", str(tmp_path / "train.csv")]) == 2
+    assert "no text column 'text'; the columns are ['review', 'y']" in capsys.readouterr().err
