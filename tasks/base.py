@@ -415,6 +415,12 @@ class Pipeline:
         strategy,
         verbose,
     ):
+        import keras
+
+        class StopAfterOneEpoch(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                self.model.stop_training = True
+
         self._build_compiled(strategy, learning_rate, clipnorm)
         run = {
             "stage": stage,
@@ -450,7 +456,7 @@ class Pipeline:
                 validation_data=val_ds,
                 initial_epoch=epoch,
                 epochs=epochs,
-                callbacks=[_StopAfterOneEpoch()],
+                callbacks=[StopAfterOneEpoch()],
                 shuffle=False,  # the task's dataset is already shuffled by (seed, epoch)
                 verbose=verbose,
             )
@@ -562,9 +568,6 @@ class Pipeline:
             if not os.path.isfile(needed):
                 raise PipelineError(f"{path} is incomplete: {os.path.basename(needed)} is missing.")
         pipeline._set_assets(_read_json(assets_path))
-        import keras
-
-        keras.utils.set_random_seed(pipeline.seed)
         pipeline.model = pipeline._build_model()
         try:
             pipeline.model.load_weights(weights_path)
@@ -606,20 +609,6 @@ class Pipeline:
 
     def _set_assets(self, assets: dict) -> None:
         return None
-
-
-def _stop_after_one_epoch_class():
-    import keras
-
-    class StopAfterOneEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = True
-
-    return StopAfterOneEpoch
-
-
-def _StopAfterOneEpoch():  # noqa: N802 - builds the callback without importing keras at import
-    return _stop_after_one_epoch_class()()
 
 
 def _weights_digest(model) -> str:
@@ -673,11 +662,9 @@ class _Checkpoints:
         _, last_path, best_path = self._paths()
         if not os.path.isfile(best_path):
             return None
-        current = model.get_weights()
         model.load_weights(best_path)
         best = [w.copy() for w in model.get_weights()]
-        model.set_weights(current)
-        model.load_weights(last_path)  # optimizer state back to the last epoch
+        model.load_weights(last_path)  # weights and optimizer state back to the last epoch
         return best
 
     def _atomic_weights(self, model, path):

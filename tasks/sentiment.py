@@ -3,7 +3,7 @@
 Example:
 
 >>> from tasks.sentiment import SentimentPipeline
->>> clf = SentimentPipeline(cell="gru", units=32, epochs=...)  # doctest: +SKIP
+>>> clf = SentimentPipeline(cell="gru", units=32)
 >>> clf.fit((["great film", "awful film"] * 50, ["positive", "negative"] * 50), epochs=2)
 >>> clf.predict("a great film")
 [{'label': 'positive', 'score': 0.93}]
