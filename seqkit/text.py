@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from seqkit.layers._validation import check_bool
 
-__all__ = ["WordVectorizer", "PAD", "OOV"]
+__all__ = ["WordVectorizer", "LMTokenizer", "PAD", "OOV"]
 
 PAD = "[PAD]"
 OOV = "[UNK]"
@@ -178,3 +178,155 @@ class WordVectorizer(tf.Module):
             splits = ids.row_splits.numpy()
             out.extend(values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1))
         return out
+
+
+# --------------------------------------------------------------------------- language models
+_LEVELS = ("char", "word")
+# Word level: a word is letters/digits/marks/apostrophes; every other non-space
+# character is a token of its own; a line break is a token ("\n").
+_LM_PUNCT_RE2 = r"([^\p{L}\p{N}\p{M}\s'])"
+_NEWLINE_MARK = "\x01"  # stands for "\n" while splitting on whitespace
+
+
+class LMTokenizer(tf.Module):
+    """Reversible tokenization for language models, in TensorFlow string ops.
+
+    ``level="char"``: one token per Unicode character (nothing is normalised,
+    so decoding gives the text back). ``level="word"``: words, punctuation
+    marks and line breaks are tokens; decoding joins them with single spaces,
+    without a space before closing punctuation or around line breaks.
+
+    Id 0 is padding and id 1 stands for a token not in the vocabulary
+    (``[UNK]``); neither is ever generated.
+
+    Args:
+        level: "char" or "word".
+        max_tokens: vocabulary size including the two special entries
+            (None: every token seen in training).
+        lowercase: lowercase before splitting (word level; default False).
+
+    Example:
+
+    >>> tok = LMTokenizer("char")
+    >>> tok.build_vocabulary("hello")
+    >>> tok.encode("hell").tolist()
+    [3, 4, 2, 2]
+    >>> tok.decode([3, 4, 2, 2])
+    'hell'
+    """
+
+    def __init__(
+        self,
+        level: str = "char",
+        max_tokens: int | None = None,
+        lowercase: bool = False,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        if level not in _LEVELS:
+            raise ValueError(f"Received `level={level!r}`; expected one of {_LEVELS}.")
+        self.level = level
+        self.max_tokens = None if max_tokens is None else _positive_int("max_tokens", max_tokens, 3)
+        self.lowercase = check_bool(lowercase, "lowercase")
+        self.vocabulary: list[str] | None = None
+        self._table = None
+        self._words = None
+
+    def get_config(self) -> dict:
+        return {"level": self.level, "max_tokens": self.max_tokens, "lowercase": self.lowercase}
+
+    # ----------------------------------------------------------------- strings <-> tokens
+    def split(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """A 1-D string tensor -> ragged string tokens ``(batch, None)``."""
+        text = tf.strings.unicode_transcode(
+            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+        if self.lowercase:
+            text = tf.strings.lower(text, encoding="utf-8")
+        if self.level == "char":
+            return tf.strings.unicode_split(text, "UTF-8")
+        text = tf.strings.regex_replace(text, r"\r\n?", "\n")
+        text = tf.strings.regex_replace(text, "\n", " " + _NEWLINE_MARK + " ")
+        text = tf.strings.regex_replace(text, _LM_PUNCT_RE2, r" \1 ")
+        words = tf.strings.split(text)  # on whitespace
+        return tf.ragged.map_flat_values(
+            lambda w: tf.where(tf.equal(w, _NEWLINE_MARK), "\n", w), words
+        )
+
+    def join(self, tokens: tf.Tensor) -> tf.Tensor:
+        """String tokens ``(batch, n)`` (dense or ragged) -> one string per row."""
+        if self.level == "char":
+            return tf.strings.reduce_join(tokens, axis=-1)
+        text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        text = tf.strings.regex_replace(text, r" ?\n ?", "\n")
+        # No space before closing punctuation, none after opening brackets.
+        text = tf.strings.regex_replace(text, r" ([.,;:!?)\]}»])", r"\1")
+        return tf.strings.regex_replace(text, r"([(\[{«]) ", r"\1")
+
+    # ----------------------------------------------------------------- vocabulary
+    def build_vocabulary(self, text: str) -> None:
+        """Counts tokens in ``text`` and keeps the most frequent (ties alphabetical)."""
+        tokens = self.split(tf.constant([text]))[0].numpy().tolist()
+        counts = collections.Counter(tokens)
+        items = sorted(counts, key=lambda t: (-counts[t], t))
+        if self.max_tokens is not None:
+            items = items[: self.max_tokens - 2]
+        self.set_vocabulary([PAD, OOV] + [t.decode("utf-8") for t in items])
+
+    def set_vocabulary(self, vocabulary: list[str]) -> None:
+        """Sets the vocabulary (as saved by a pipeline); entry 0 must be padding, 1 OOV."""
+        vocabulary = list(vocabulary)
+        if len(vocabulary) < 3 or vocabulary[0] != PAD or vocabulary[1] != OOV:
+            raise ValueError(
+                f"A vocabulary must start with {PAD!r} and {OOV!r} and hold at least one "
+                f"token; got {vocabulary[:3]!r}."
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("The vocabulary has duplicate entries.")
+        self.vocabulary = vocabulary
+        keys = tf.constant(vocabulary[2:], dtype=tf.string)
+        values = tf.range(2, len(vocabulary), dtype=tf.int64)
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=1
+        )
+        self._words = tf.constant(vocabulary, dtype=tf.string)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary) if self.vocabulary is not None else 0
+
+    # ----------------------------------------------------------------- ids
+    def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """A 1-D string tensor -> ragged int32 ids."""
+        if self._table is None:
+            raise RuntimeError("The vocabulary is not built; call build_vocabulary first.")
+        return tf.cast(tf.ragged.map_flat_values(self._table.lookup, self.split(text)), tf.int32)
+
+    def ids_to_text(self, ids: tf.Tensor) -> tf.Tensor:
+        """int ids ``(batch, n)`` -> one string per row (special ids give empty strings)."""
+        tokens = tf.gather(self._words, tf.cast(ids, tf.int32))
+        tokens = tf.where(tf.cast(ids, tf.int32) < 2, "", tokens)
+        if self.level == "word":
+            # Drop the empties so they leave no double spaces.
+            tokens = tf.ragged.boolean_mask(tokens, tf.strings.length(tokens) > 0)
+        return self.join(tokens)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Python convenience: the int32 ids of one string."""
+        return self(tf.constant([text]))[0].numpy()
+
+    def decode(self, ids) -> str:
+        """Python convenience: the string of a sequence of ids."""
+        ids = tf.constant(np.asarray(ids, dtype=np.int32).reshape(1, -1))
+        return self.ids_to_text(ids)[0].numpy().decode("utf-8")
+
+    def unknown(self, text: str) -> list[str]:
+        """The distinct tokens of ``text`` that are not in the vocabulary, in order."""
+        tokens = self.split(tf.constant([text]))[0].numpy().tolist()
+        known = set(self.vocabulary or [])
+        seen: dict[str, None] = {}
+        for t in tokens:
+            t = t.decode("utf-8")
+            if t not in known:
+                seen.setdefault(t, None)
+        return list(seen)

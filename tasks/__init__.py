@@ -1,4 +1,4 @@
-"""Ready pipelines on seqkit's layers: sentiment (more tasks to come).
+"""Ready pipelines on seqkit's layers: sentiment and text generation (more to come).
 
 >>> import tasks
 >>> clf = tasks.load("sentiment")   # the shipped IMDB model
@@ -8,17 +8,23 @@
 
 from tasks.base import SHIPPED, Pipeline, PipelineError, load
 
-__all__ = ["load", "Pipeline", "PipelineError", "SHIPPED", "SentimentPipeline"]
+__all__ = [
+    "load",
+    "Pipeline",
+    "PipelineError",
+    "SHIPPED",
+    "SentimentPipeline",
+    "TextGenPipeline",
+]
+_LAZY = {"SentimentPipeline": "tasks.sentiment", "TextGenPipeline": "tasks.textgen"}
 
 
 def __getattr__(name):
     # Pipelines import TensorFlow; load them on first use so `import tasks` stays light.
-    if name == "SentimentPipeline":
-        from tasks.sentiment import SentimentPipeline
+    import importlib
 
-        return SentimentPipeline
-    if name == "sentiment":
-        import importlib
-
-        return importlib.import_module("tasks.sentiment")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in ("sentiment", "textgen"):
+        return importlib.import_module(f"tasks.{name}")
     raise AttributeError(f"module 'tasks' has no attribute {name!r}")

@@ -57,6 +57,7 @@ _REGISTRY: dict[str, type] = {}
 # Names accepted by `tasks.load(name)` -> folder under saved_models/.
 SHIPPED = {
     "sentiment": "sentiment-imdb",
+    "textgen": "textgen-shakespeare",
 }
 
 
@@ -201,7 +202,7 @@ def load(path_or_name: str):
 def _import_tasks() -> None:
     import importlib
 
-    for module in ("tasks.sentiment",):
+    for module in ("tasks.sentiment", "tasks.textgen"):
         importlib.import_module(module)
 
 
@@ -260,6 +261,8 @@ class Pipeline:
         checkpoint_dir: str | None = "auto",
         strategy=None,
         verbose: int = 1,
+        lr_decay: float = 1.0,
+        time_limit: float | None = None,
         **read_kwargs,
     ):
         """Fits the preprocessor on ``data`` and trains the model from scratch.
@@ -277,12 +280,16 @@ class Pipeline:
             checkpoint_dir: "auto", a folder, or None (see the module docstring).
             strategy: a ``tf.distribute.Strategy`` to train under.
             verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+            lr_decay: the learning rate of epoch k is ``learning_rate * lr_decay**k``.
+            time_limit: minutes; no new epoch starts once this much time has
+                passed (None: no limit). The best epoch's weights are kept.
             **read_kwargs: passed to the reader (e.g. ``text_column``).
 
         Returns:
             self.
         """
         epochs, batch_size = self._check_training_args(epochs, batch_size, patience)
+        lr_decay, time_limit = self._check_schedule_args(lr_decay, time_limit)
         if not isinstance(validation_split, float | int) or not 0 < validation_split < 1:
             raise PipelineError(
                 f"Received `validation_split={validation_split!r}`; expected a number "
@@ -309,6 +316,8 @@ class Pipeline:
             checkpoint_dir=checkpoint_dir,
             strategy=strategy,
             verbose=verbose,
+            lr_decay=lr_decay,
+            time_limit=time_limit,
         )
 
     def fine_tune(
@@ -325,6 +334,8 @@ class Pipeline:
         checkpoint_dir: str | None = "auto",
         strategy=None,
         verbose: int = 1,
+        lr_decay: float = 1.0,
+        time_limit: float | None = None,
         **read_kwargs,
     ):
         """Continues training from the current weights on new data.
@@ -338,6 +349,7 @@ class Pipeline:
         """
         self._require_fitted("fine_tune")
         epochs, batch_size = self._check_training_args(epochs, batch_size, patience)
+        lr_decay, time_limit = self._check_schedule_args(lr_decay, time_limit)
         train = self._read(data, need_labels=True, require_two_classes=False, **read_kwargs)
         self._check_fine_tune_data(train, "data")
         if validation_data is None and len(train) >= 20:
@@ -361,7 +373,28 @@ class Pipeline:
             checkpoint_dir=checkpoint_dir,
             strategy=strategy,
             verbose=verbose,
+            lr_decay=lr_decay,
+            time_limit=time_limit,
         )
+
+    @staticmethod
+    def _check_schedule_args(lr_decay, time_limit):
+        if (
+            isinstance(lr_decay, bool)
+            or not isinstance(lr_decay, float | int)
+            or not 0 < lr_decay <= 1
+        ):
+            raise PipelineError(f"Received `lr_decay={lr_decay!r}`; expected a number in (0, 1].")
+        if time_limit is not None and (
+            isinstance(time_limit, bool)
+            or not isinstance(time_limit, float | int)
+            or time_limit <= 0
+        ):
+            raise PipelineError(
+                f"Received `time_limit={time_limit!r}`; expected a positive number of minutes "
+                "or None."
+            )
+        return float(lr_decay), time_limit
 
     @staticmethod
     def _check_training_args(epochs, batch_size, patience):
@@ -414,7 +447,11 @@ class Pipeline:
         checkpoint_dir,
         strategy,
         verbose,
+        lr_decay=1.0,
+        time_limit=None,
     ):
+        import time
+
         import keras
 
         class StopAfterOneEpoch(keras.callbacks.Callback):
@@ -433,6 +470,8 @@ class Pipeline:
             "learning_rate": learning_rate,
             "clipnorm": clipnorm,
         }
+        if lr_decay != 1.0:  # (kept out of the key when unused: older checkpoints still resume)
+            run["lr_decay"] = lr_decay
         key = hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
         ckpt = _Checkpoints(checkpoint_dir, key[:20], verbose)
         stage_seed = (self.seed * 1_000_003 + (0 if stage == "fit" else 7919)) % 2**31
@@ -444,10 +483,17 @@ class Pipeline:
         best_weights = ckpt.best_weights(self.model) if state else None
         val_ds = self._dataset(val, batch_size, shuffle_seed=None) if val is not None else None
         stopped = state.get("stopped", False) if state else False
+        started = time.monotonic()
         for epoch in range(start, epochs):
             if stopped:
                 break
+            if time_limit is not None and time.monotonic() - started > 60 * time_limit:
+                if verbose:
+                    print(f"Time limit of {time_limit} minutes reached after epoch {epoch}.")
+                break
+            epoch_start = time.monotonic()
             self._reseed(stage_seed, epoch)
+            self.model.optimizer.learning_rate.assign(learning_rate * lr_decay**epoch)
             train_ds = self._dataset(train, batch_size, shuffle_seed=stage_seed + epoch)
             # One epoch per call (its data order is set by (seed, epoch)); passing the
             # full `epochs` keeps Keras's progress line reading "Epoch k/epochs".
@@ -462,6 +508,7 @@ class Pipeline:
             )
             for name, values in result.history.items():
                 history.setdefault(name, []).extend(float(v) for v in values)
+            history.setdefault("epoch_seconds", []).append(round(time.monotonic() - epoch_start, 2))
             monitor = history["val_loss" if val is not None else "loss"][-1]
             if not np.isfinite(monitor):
                 raise PipelineError(

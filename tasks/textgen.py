@@ -1,0 +1,827 @@
+"""Text generation: a character- or word-level recurrent language model.
+
+tokens → embedding → stacked seqkit recurrent layers → logits over the vocabulary.
+Generation reads the prompt once, then carries the recurrent state from token
+to token: each new token costs one step of each layer (never a re-run of a
+window), and the whole loop runs inside one TensorFlow graph, the same graph
+that ``export`` saves.
+
+Example:
+
+>>> from tasks.textgen import TextGenPipeline
+>>> lm = TextGenPipeline(level="char", units=128).fit("shakespeare.txt", epochs=5)
+>>> lm.generate("ROMEO:", max_length=100, temperature=0.8, seed=1)
+'ROMEO:\\nWhat say you ...'
+>>> lm.evaluate(held_out_text)
+{'loss': 1.52, 'perplexity': 4.57, 'bits_per_char': 2.19, 'tokens': 111540, ...}
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import seqkit.layers as sk
+from seqkit.samplers import _check_temperature, _check_top_k, _check_top_p, sample_logits
+from seqkit.text import LMTokenizer
+from tasks.base import Pipeline, PipelineError, atomic_folder, register
+
+__all__ = ["TextGenPipeline", "TextCorpus", "RecurrentLM"]
+
+_CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
+_LEVELS = ("char", "word")
+_ON_UNKNOWN = ("replace", "error")
+DOCUMENT_SEPARATOR = "\n\n"
+
+
+def _int_arg(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
+    return int(value)
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
+    return value
+
+
+# --------------------------------------------------------------------------- data
+class TextCorpus:
+    """Training text for a language model: one string (documents already joined)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.texts = [text]  # what the checkpoint fingerprint reads
+        self.labels = None
+        self._ids = None
+        self._ids_vocab = None
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+def _read_file(path: str, encoding: str) -> str:
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding=encoding, newline="") as f:
+            return f.read()
+    except UnicodeDecodeError as error:
+        raise PipelineError(
+            f"{path} is not {encoding} text ({error}); pass encoding=... to fit()."
+        ) from None
+
+
+def _looks_like_path(text: str) -> bool:
+    return (
+        len(text) < 4096
+        and "\n" not in text
+        and text.strip() == text
+        and text.lower().endswith((".txt", ".gz", ".text", ".md"))
+    )
+
+
+def read_corpus(data, text_column: str = "text", encoding: str = "utf-8") -> TextCorpus:
+    """Reads training text from any of the forms ``TextGenPipeline.fit`` accepts.
+
+    Args:
+        data: a string (the text itself, or the path of a .txt / .txt.gz file),
+            a path object, a list or tuple of documents, a pandas Series or
+            DataFrame (``text_column``), or a ``tf.data.Dataset`` of strings.
+            Documents are joined with a blank line between them.
+
+    Returns:
+        A :class:`TextCorpus`.
+    """
+    import pandas as pd
+
+    if isinstance(data, os.PathLike) or (isinstance(data, str) and os.path.isfile(data)):
+        path = os.fspath(data)
+        if not os.path.isfile(path):
+            raise PipelineError(f"No such file: {path}.")
+        text = _read_file(path, encoding)
+        where = path
+    elif isinstance(data, str):
+        if _looks_like_path(data):
+            raise PipelineError(
+                f"No such file: {data}. (To train on a string that looks like a file name, "
+                "pass it inside a list.)"
+            )
+        text, where = data, "the text"
+    elif isinstance(data, pd.DataFrame):
+        if text_column not in data.columns:
+            raise PipelineError(
+                f"The DataFrame has no column {text_column!r}; its columns are "
+                f"{list(map(str, data.columns))}. Pass text_column=..."
+            )
+        text, where = _join_documents(data[text_column].tolist()), f"column {text_column!r}"
+    elif isinstance(data, pd.Series):
+        text, where = _join_documents(data.tolist()), "the Series"
+    elif isinstance(data, list | tuple):
+        text, where = _join_documents(list(data)), "the documents"
+    elif isinstance(data, tf.data.Dataset):
+        docs = []
+        for element in data.as_numpy_iterator():
+            if isinstance(element, dict):
+                if text_column not in element:
+                    raise PipelineError(
+                        f"The dataset's elements have no {text_column!r} key; they have "
+                        f"{sorted(element)}. Pass text_column=..."
+                    )
+                element = element[text_column]
+            for item in np.ravel(element):
+                docs.append(item.decode("utf-8") if isinstance(item, bytes) else item)
+        text, where = _join_documents(docs), "the dataset"
+    else:
+        raise PipelineError(
+            f"Cannot read training text from a {type(data).__name__}; pass a string, a file "
+            "path, a list of documents, a pandas Series/DataFrame or a tf.data.Dataset."
+        )
+    if not text or not text.strip():
+        raise PipelineError(f"The training text is empty ({where}); give some text to learn from.")
+    return TextCorpus(text)
+
+
+def _join_documents(docs: list) -> str:
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, str):
+            raise PipelineError(
+                f"Document {i} is a {type(doc).__name__} ({doc!r:.40}); every document must "
+                "be a string."
+            )
+    return DOCUMENT_SEPARATOR.join(d for d in docs if d)
+
+
+# --------------------------------------------------------------------------- model
+@keras.saving.register_keras_serializable(package="seqkit")
+class RecurrentLM(keras.Model):
+    """Embedding → stacked seqkit recurrent layers (dropout between) → vocabulary logits.
+
+    Call arguments:
+        ids: int tensor ``(batch, time)``.
+
+    Returns:
+        logits ``(batch, time, vocabulary_size)``.
+
+    ``run(ids, states)`` also takes and returns the recurrent states (a list,
+    one list of tensors per layer); ``step(token_ids, states)`` advances one
+    token ``(batch,)`` with the layers' cells.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        embedding_dim: int = 64,
+        cell: str = "lstm",
+        units: int = 256,
+        layers: int = 2,
+        dropout: float = 0.2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.cell_name = cell
+        self.units = units
+        self.n_layers = layers
+        self.dropout_rate = dropout
+        self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
+        layer_class = _CELLS[cell]
+        self.rnns = [
+            layer_class(units, return_sequences=True, return_state=True, name=f"{cell}_{i}")
+            for i in range(layers)
+        ]
+        self.drops = [keras.layers.Dropout(dropout, name=f"dropout_{i}") for i in range(layers)]
+        self.head = keras.layers.Dense(vocabulary_size, name="logits")
+
+    def run(self, ids, states=None, training=False):
+        x = self.embedding(ids)  # (batch, time, embedding_dim)
+        new_states = []
+        for i, (rnn, drop) in enumerate(zip(self.rnns, self.drops)):
+            initial = None if states is None else states[i]
+            out = rnn(x, initial_state=initial, training=training)
+            x, layer_states = out[0], list(out[1:])  # (batch, time, units)
+            new_states.append(layer_states)
+            x = drop(x, training=training)
+        return self.head(x), new_states  # (batch, time, vocabulary_size)
+
+    def step(self, token_ids, states):
+        x = self.embedding(token_ids)  # (batch, embedding_dim)
+        new_states = []
+        for rnn, layer_states in zip(self.rnns, states):
+            x, s = rnn.cell(x, list(layer_states), training=False)  # (batch, units)
+            new_states.append(list(s))
+        return self.head(x), new_states  # (batch, vocabulary_size)
+
+    def call(self, ids, training=False):
+        return self.run(ids, None, training)[0]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "embedding_dim": self.embedding_dim,
+            "cell": self.cell_name,
+            "units": self.units,
+            "layers": self.n_layers,
+            "dropout": self.dropout_rate,
+        }
+
+
+# --------------------------------------------------------------------------- pipeline
+@register("textgen")
+class TextGenPipeline(Pipeline):
+    """A recurrent language model that trains on plain text and generates more of it.
+
+    Args:
+        level: "char" (one token per character) or "word" (words, punctuation
+            marks and line breaks).
+        cell: "lstm", "gru" or "rnn".
+        units: state size of each recurrent layer.
+        layers: stacked recurrent layers.
+        dropout: dropout after each recurrent layer (training only).
+        embedding_dim: size of the token vectors.
+        seq_length: tokens per training window (truncated backpropagation length).
+        max_tokens: vocabulary size including padding and unknown (None: every
+            token for char level, 20,000 for word level).
+        lowercase: lowercase the text first (word level mostly).
+        seed: seeds weights, data order and dropout.
+
+    Training text may be a string, a .txt/.txt.gz path, a list of documents,
+    a pandas Series/DataFrame or a ``tf.data.Dataset`` of strings. The
+    validation text is the **end** of the training text (``validation_split``),
+    never shuffled into training.
+
+    Example:
+
+    >>> lm = TextGenPipeline(units=64, seq_length=50).fit(text, epochs=3, verbose=0)
+    >>> lm.generate("To be", max_length=20, temperature=0)
+    'To be the the the the'
+    """
+
+    default_learning_rate = 2e-3
+
+    def __init__(
+        self,
+        level: str = "char",
+        cell: str = "lstm",
+        units: int = 256,
+        layers: int = 2,
+        dropout: float = 0.2,
+        embedding_dim: int = 64,
+        seq_length: int = 100,
+        max_tokens: int | None = None,
+        lowercase: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__(seed=seed)
+        self.level = _choice("level", level, _LEVELS)
+        self.cell = _choice("cell", cell, tuple(_CELLS))
+        self.units = _int_arg("units", units)
+        self.layers = _int_arg("layers", layers)
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, float | int)
+            or not 0 <= dropout < 1
+        ):
+            raise PipelineError(f"Received `dropout={dropout!r}`; expected a number in [0, 1).")
+        self.dropout = float(dropout)
+        self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
+        self.seq_length = _int_arg("seq_length", seq_length, minimum=2)
+        if max_tokens is not None:
+            max_tokens = _int_arg("max_tokens", max_tokens, minimum=3)
+        self.max_tokens = max_tokens
+        if not isinstance(lowercase, bool):
+            raise PipelineError(f"Received `lowercase={lowercase!r}`; expected True or False.")
+        self.lowercase = lowercase
+        cap = max_tokens if max_tokens is not None else (None if level == "char" else 20000)
+        self.tokenizer = LMTokenizer(level, max_tokens=cap, lowercase=lowercase)
+        self._generator = None
+
+    def get_config(self) -> dict:
+        return {
+            "level": self.level,
+            "cell": self.cell,
+            "units": self.units,
+            "layers": self.layers,
+            "dropout": self.dropout,
+            "embedding_dim": self.embedding_dim,
+            "seq_length": self.seq_length,
+            "max_tokens": self.max_tokens,
+            "lowercase": self.lowercase,
+            "seed": self.seed,
+        }
+
+    # ----------------------------------------------------------------- hooks
+    def _read(self, data, need_labels=True, text_column="text", encoding="utf-8", **kwargs):
+        kwargs.pop("require_two_classes", None)
+        if kwargs:
+            raise PipelineError(
+                f"Unknown argument(s) {sorted(kwargs)} for reading text; expected "
+                "text_column or encoding."
+            )
+        return read_corpus(data, text_column=text_column, encoding=encoding)
+
+    def _split(self, data, fraction):
+        """Holds out the **end** of the text (never shuffled into training)."""
+        cut = int(len(data.text) * (1 - fraction))
+        train, val = TextCorpus(data.text[:cut]), TextCorpus(data.text[cut:])
+        n_val = int(self.tokenizer.split(tf.constant([val.text])).row_lengths()[0])
+        if n_val < self.seq_length + 1:
+            warnings.warn(
+                f"The held-out end of the text ({n_val} tokens) is shorter than one window "
+                f"(seq_length + 1 = {self.seq_length + 1}); training without validation. "
+                "Give more text, a larger validation_split, or validation_data=...",
+                stacklevel=3,
+            )
+            return data, None
+        return train, val
+
+    def _fit_preprocessor(self, train) -> None:
+        self.tokenizer.build_vocabulary(train.text)
+        self._generator = None
+        self._check_length(train, "The training text")
+
+    def _check_length(self, data, what):
+        n = len(self._encode(data))
+        if n < self.seq_length + 1:
+            raise PipelineError(
+                f"{what} has {n} tokens, shorter than one training window "
+                f"(seq_length + 1 = {self.seq_length + 1}); give more text or a smaller "
+                "seq_length."
+            )
+
+    def _check_fine_tune_data(self, data, name) -> None:
+        if data is None:
+            return
+        what = "The training text" if name == "data" else "The validation text"
+        self._check_length(data, what)
+        unknown = self.tokenizer.unknown(data.text)
+        if unknown:
+            warnings.warn(
+                f"{what} has {len(unknown)} token(s) not in the vocabulary "
+                f"(e.g. {unknown[:5]}); they are read as [UNK].",
+                stacklevel=4,
+            )
+
+    def _subset(self, data, index):
+        raise NotImplementedError  # text is split by position, see _split
+
+    def _encode(self, data: TextCorpus) -> np.ndarray:
+        if data._ids is None or data._ids_vocab is not self.tokenizer.vocabulary:
+            data._ids = self.tokenizer.encode(data.text).astype(np.int32)
+            data._ids_vocab = self.tokenizer.vocabulary
+        return data._ids
+
+    def _windows(self, ids: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        L = self.seq_length
+        n = (len(ids) - offset - 1) // L
+        x = ids[offset : offset + n * L].reshape(n, L)  # (windows, L)
+        y = ids[offset + 1 : offset + n * L + 1].reshape(n, L)  # next tokens
+        return x, y
+
+    def _dataset(self, data, batch_size, shuffle_seed):
+        ids = self._encode(data)
+        if shuffle_seed is None:
+            x, y = self._windows(ids, 0)
+        else:
+            rng = np.random.RandomState(shuffle_seed % 2**32)
+            # A new window phase every epoch, so the model sees every boundary.
+            offset = int(rng.randint(min(self.seq_length, max(1, len(ids) - self.seq_length))))
+            x, y = self._windows(ids, offset)
+            if len(x) == 0:
+                x, y = self._windows(ids, 0)
+            order = rng.permutation(len(x))
+            x, y = x[order], y[order]
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+    def _build_model(self):
+        model = RecurrentLM(
+            self.tokenizer.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            cell=self.cell,
+            units=self.units,
+            layers=self.layers,
+            dropout=self.dropout,
+        )
+        model(np.zeros((1, 2), np.int32))  # build the weights
+        return model
+
+    def _loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def _get_assets(self) -> dict:
+        return {"vocabulary": list(self.tokenizer.vocabulary or [])}
+
+    def _set_assets(self, assets: dict) -> None:
+        try:
+            self.tokenizer.set_vocabulary(assets["vocabulary"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise PipelineError(f"The saved assets are damaged ({error}).") from None
+        self._generator = None
+
+    def fit(self, data, validation_data=None, *, epochs: int = 20, batch_size: int = 64, **kwargs):
+        """Builds the vocabulary on ``data`` and trains from scratch.
+
+        The validation text is ``validation_data`` or, by default, the last
+        ``validation_split`` (10 %) of ``data`` by position. Other arguments as
+        :meth:`tasks.base.Pipeline.fit` (learning_rate, patience, clipnorm,
+        checkpoint_dir, strategy, verbose; text_column and encoding for reading).
+
+        Returns:
+            self.
+        """
+        self._generator = None
+        return super().fit(data, validation_data, epochs=epochs, batch_size=batch_size, **kwargs)
+
+    def fine_tune(self, data, validation_data=None, **kwargs):
+        """Continues training on new text; the vocabulary is kept (new tokens → [UNK])."""
+        self._generator = None
+        return super().fine_tune(data, validation_data, **kwargs)
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(self, data, batch_size: int = 32, **read_kwargs) -> dict:
+        """Loss of the model on a text, reading it with the state carried throughout.
+
+        The text is cut into ``batch_size`` contiguous streams read in windows of
+        ``seq_length`` tokens, each window starting from the state the previous
+        one ended in (as ``generate`` reads), so every token is predicted from
+        all the text before it in its stream.
+
+        Returns:
+            ``{"loss"`` (nats per token), ``"perplexity"``, ``"bits_per_char"``
+            (total bits over the characters of the text scored),
+            ``"tokens"``, ``"characters"``, ``"unknown_tokens"}``.
+        """
+        self._require_fitted("evaluate")
+        batch_size = _int_arg("batch_size", batch_size)
+        corpus = self._read(data, **read_kwargs)
+        ids = self._encode(corpus)
+        n_targets = len(ids) - 1
+        if n_targets < 1:
+            raise PipelineError("The text has fewer than two tokens; nothing to score.")
+        streams = max(1, min(batch_size, n_targets // self.seq_length))
+        chunk = n_targets // streams
+        x = ids[: streams * chunk].reshape(streams, chunk)
+        y = ids[1 : streams * chunk + 1].reshape(streams, chunk)
+        score = self._score_fn()
+        states = None
+        total = 0.0
+        for start in range(0, chunk, self.seq_length):
+            xs = tf.constant(x[:, start : start + self.seq_length])
+            ys = tf.constant(y[:, start : start + self.seq_length])
+            if states is None:
+                states = self._zero_states(streams)
+            nll, states = score(xs, ys, states)
+            total += float(nll)
+        n = streams * chunk
+        loss = total / n
+        scored = ids[1 : n + 1]
+        characters = len(self.tokenizer.decode(scored)) if self.level == "word" else n
+        return {
+            "loss": loss,
+            "perplexity": float(math.exp(min(loss, 700))),
+            "bits_per_char": total / math.log(2) / max(characters, 1),
+            "tokens": n,
+            "characters": characters,
+            "unknown_tokens": int((scored == 1).sum()),
+        }
+
+    def _zero_states(self, batch):
+        return [
+            [tf.zeros((batch, self.units)) for _ in range(2 if self.cell == "lstm" else 1)]
+            for _ in range(self.layers)
+        ]
+
+    def _score_fn(self):
+        fn = getattr(self, "_score", None)
+        if fn is None or fn.model is not self.model:
+            model = self.model
+
+            @tf.function
+            def fn(x, y, states):
+                logits, new_states = model.run(x, states, training=False)
+                nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=y, logits=tf.cast(logits, tf.float32)
+                )
+                return tf.reduce_sum(nll), new_states
+
+            fn.model = model
+            self._score = fn
+        return fn
+
+    # ----------------------------------------------------------------- generation
+    def _generator_module(self):
+        if self._generator is None or self._generator.model is not self.model:
+            self._generator = _Generator(self.tokenizer, self.model, self._primer_id())
+        return self._generator
+
+    def _primer_id(self) -> int:
+        """The token an empty prompt starts from: a line break if known, else the commonest."""
+        vocab = self.tokenizer.vocabulary
+        return vocab.index("\n") if "\n" in vocab else 2
+
+    def _prompt_ids(self, prompt: str, on_unknown: str) -> np.ndarray:
+        if not isinstance(prompt, str):
+            raise PipelineError(
+                f"Received a prompt of type {type(prompt).__name__}; expected a string."
+            )
+        _choice("on_unknown", on_unknown, _ON_UNKNOWN)
+        if on_unknown == "error":
+            unknown = self.tokenizer.unknown(prompt)
+            if unknown:
+                raise PipelineError(
+                    f"The prompt has token(s) not in the vocabulary: {unknown[:10]}; remove them "
+                    "or pass on_unknown='replace' to read them as [UNK]."
+                )
+        return self.tokenizer.encode(prompt).astype(np.int32)
+
+    def generate(
+        self,
+        prompt: str = "",
+        max_length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop=None,
+        num_samples: int = 1,
+        stream: bool = False,
+        on_unknown: str = "replace",
+        include_prompt: bool = True,
+    ):
+        """Continues ``prompt`` with up to ``max_length`` new tokens.
+
+        The prompt is read once; then each new token is one step of each
+        recurrent layer with the state carried over (O(1) work per token).
+
+        Args:
+            prompt: text to continue ("" starts a fresh text, after a line break).
+            max_length: number of new tokens (characters or words) to generate.
+            temperature: 0 is greedy (deterministic); higher is more random.
+            top_k: draw only among the k most likely tokens.
+            top_p: draw only from the nucleus holding probability mass p.
+            seed: makes a sampled call repeat exactly (None: a fresh draw).
+            stop: a string or list of strings; the text ends before the first one.
+            num_samples: independent continuations, generated as one batch.
+            stream: yield the new text piece by piece as it is produced
+                (a generator of strings; ``num_samples`` must be 1).
+            on_unknown: "replace" reads unknown prompt tokens as [UNK];
+                "error" raises instead.
+            include_prompt: return prompt + continuation (default) or only the
+                continuation.
+
+        Returns:
+            A string (``num_samples=1``), a list of strings, or with
+            ``stream=True`` a generator of text pieces.
+        """
+        self._require_fitted("generate")
+        max_length = _int_arg("max_length", max_length)
+        num_samples = _int_arg("num_samples", num_samples)
+        try:
+            temperature = _check_temperature(temperature)
+            top_k = _check_top_k(top_k)
+            top_p = _check_top_p(top_p)
+        except ValueError as error:
+            raise PipelineError(str(error)) from None
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        seed = _int_arg("seed", seed, minimum=0) % (2**31 - 1)
+        stops = _check_stop(stop)
+        ids = self._prompt_ids(prompt, on_unknown)
+        gen = self._generator_module()
+        head = prompt if include_prompt else ""
+        if stream:
+            if num_samples != 1:
+                raise PipelineError("stream=True generates one sample; use num_samples=1.")
+            return self._stream(gen, ids, max_length, temperature, top_k, top_p, seed, stops, head)
+        from seqkit.layers._tf_fast import exporting
+
+        with exporting():  # plain while loops: one trace serves every prompt length
+            out = gen.generate_ids(
+                tf.constant(ids),
+                tf.constant(num_samples, tf.int32),
+                tf.constant(max_length, tf.int32),
+                tf.constant(temperature, tf.float32),
+                tf.constant(top_k, tf.int32),
+                tf.constant(top_p, tf.float32),
+                tf.constant(seed, tf.int32),
+            )  # (num_samples, max_length)
+        texts = [
+            head + _cut(self._continuation(prompt, row), stops) for row in out.numpy().tolist()
+        ]
+        return texts[0] if num_samples == 1 else texts
+
+    def _continuation(self, prompt: str, ids) -> str:
+        text = self.tokenizer.decode(ids)
+        if self.level == "word" and prompt and text and _needs_space(prompt, text):
+            text = " " + text
+        return text
+
+    def _stream(self, gen, ids, max_length, temperature, top_k, top_p, seed, stops, head):
+        from seqkit.layers._tf_fast import exporting
+
+        with exporting():
+            logits, states = gen.read_prompt(tf.constant(ids), tf.constant(1, tf.int32))
+        params = (
+            tf.constant(temperature, tf.float32),
+            tf.constant(top_k, tf.int32),
+            tf.constant(top_p, tf.float32),
+        )
+        if head:
+            yield head
+        produced: list[int] = []
+        emitted = ""
+        hold = max((len(s) for s in stops), default=1) - 1  # keep back what may start a stop
+        for t in range(max_length):
+            token, logits, states = gen.sample_step(
+                logits, states, *params, tf.constant([seed, t], tf.int32)
+            )
+            produced.append(int(token[0]))
+            text = self._continuation(head, produced)
+            cut = _cut(text, stops)
+            if len(cut) < len(text):  # a stop string appeared
+                if len(cut) > len(emitted):
+                    yield cut[len(emitted) :]
+                return
+            ready = text[: len(text) - hold] if hold else text
+            if len(ready) > len(emitted):
+                yield ready[len(emitted) :]
+                emitted = ready
+        if len(text) > len(emitted):
+            yield text[len(emitted) :]
+
+    def predict(self, inputs, **generate_kwargs):
+        """``generate`` for one prompt or a list of prompts (a list of strings back)."""
+        prompts = [inputs] if isinstance(inputs, str) else list(inputs)
+        generate_kwargs.pop("stream", None)
+        return [self.generate(p, **generate_kwargs) for p in prompts]
+
+    # ----------------------------------------------------------------- export
+    def export(self, path: str) -> str:
+        """Writes a SavedModel whose ``generate`` signature runs the whole loop in the graph.
+
+        Signatures (string in, string out; only TensorFlow is needed to serve):
+
+        - ``generate(prompt: tf.string[], max_length: int32[], temperature: float32[],
+          seed: int32[]) -> {"text": tf.string[]}``: prompt + continuation;
+          temperature 0 is greedy.
+        - ``generate_sampled(...)``: the same plus ``top_k: int32[]`` (0: off) and
+          ``top_p: float32[]`` (1: off).
+
+        Returns:
+            ``path``.
+        """
+        self._require_fitted("export")
+        from seqkit.layers._tf_fast import exporting
+
+        model = self._bare_model()
+        module = _Generator(self.tokenizer, model, self._primer_id())
+        with atomic_folder(path) as tmp, exporting():
+            tf.saved_model.save(
+                module,
+                tmp,
+                signatures={
+                    "generate": module.generate.get_concrete_function(),
+                    "generate_sampled": module.generate_sampled.get_concrete_function(),
+                },
+            )
+        return path
+
+
+def _check_stop(stop) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stops, list | tuple) or not all(isinstance(s, str) and s for s in stops):
+        raise PipelineError(
+            f"Received `stop={stop!r}`; expected a non-empty string or a list of them."
+        )
+    return list(stops)
+
+
+def _cut(text: str, stops: list[str]) -> str:
+    ends = [text.find(s) for s in stops]
+    ends = [e for e in ends if e >= 0]
+    return text[: min(ends)] if ends else text
+
+
+def _needs_space(prompt: str, text: str) -> bool:
+    return not prompt[-1].isspace() and not text[0].isspace() and text[0] not in ".,;:!?)]}»"
+
+
+class _Generator(tf.Module):
+    """Prompt reading, the sampling loop and decoding: one graph, in process and exported."""
+
+    def __init__(self, tokenizer, model, primer_id):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.model = model
+        self.primer = tf.constant([primer_id], tf.int32)
+        self.vocabulary_size = tokenizer.vocabulary_size
+
+    def _mask_special(self, logits):
+        # [PAD] and [UNK] are never generated.
+        special = tf.one_hot([0, 1], self.vocabulary_size, dtype=tf.float32)
+        return tf.cast(logits, tf.float32) - 1e9 * tf.reduce_sum(special, axis=0)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)],
+        autograph=False,
+    )
+    def read_prompt(self, prompt_ids, num_samples):
+        ids = tf.cond(tf.size(prompt_ids) > 0, lambda: prompt_ids, lambda: self.primer)
+        ids = tf.tile(ids[None], [num_samples, 1])  # (samples, prompt)
+        logits, states = self.model.run(ids, None, training=False)
+        return self._mask_special(logits[:, -1]), states  # (samples, vocabulary)
+
+    @tf.function(autograph=False)
+    def sample_step(self, logits, states, temperature, top_k, top_p, seed):
+        token = sample_logits(logits, seed, temperature, top_k, top_p)  # (samples,)
+        new_logits, new_states = self.model.step(token, states)
+        return token, self._mask_special(new_logits), new_states
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32, name="prompt_ids"),
+            tf.TensorSpec([], tf.int32, name="num_samples"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+        ]
+    )
+    def generate_ids(self, prompt_ids, num_samples, max_length, temperature, top_k, top_p, seed):
+        logits, states = self.read_prompt(prompt_ids, num_samples)
+        out = tf.TensorArray(tf.int32, size=max_length)
+        flat = tf.nest.flatten(states)
+
+        def body(t, logits, out, *flat):
+            states = tf.nest.pack_sequence_as(self._state_structure(), list(flat))
+            token = sample_logits(logits, tf.stack([seed, t]), temperature, top_k, top_p)
+            new_logits, new_states = self.model.step(token, states)
+            return (t + 1, self._mask_special(new_logits), out.write(t, token)) + tuple(
+                tf.nest.flatten(new_states)
+            )
+
+        result = tf.while_loop(
+            lambda t, *_: t < max_length,
+            body,
+            (tf.constant(0), logits, out) + tuple(flat),
+            maximum_iterations=max_length,
+        )
+        return tf.transpose(result[2].stack())  # (samples, max_length)
+
+    def _state_structure(self):
+        n = 2 if self.model.cell_name == "lstm" else 1
+        return [[0] * n for _ in range(self.model.n_layers)]
+
+    def _generate_text(self, prompt, max_length, temperature, top_k, top_p, seed):
+        prompt = tf.reshape(prompt, [])
+        ids = self.tokenizer(prompt[None])[0]  # (prompt,)
+        max_length = tf.maximum(max_length, 1)
+        gen = self.generate_ids(ids, tf.constant(1), max_length, temperature, top_k, top_p, seed)
+        text = self.tokenizer.ids_to_text(gen)[0]
+        if self.tokenizer.level == "word":
+            last = tf.strings.substr(prompt, -1, 1)
+            first = tf.strings.substr(text, 0, 1)
+            space = tf.logical_and(
+                tf.strings.length(prompt) > 0,
+                tf.logical_and(
+                    tf.logical_not(tf.strings.regex_full_match(last, r"\s")),
+                    tf.logical_not(tf.strings.regex_full_match(first, r"[\s.,;:!?)\]}»]")),
+                ),
+            )
+            text = tf.where(space, " " + text, text)
+        return {"text": prompt + text}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([], tf.string, name="prompt"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+        ]
+    )
+    def generate(self, prompt, max_length, temperature, seed):
+        return self._generate_text(prompt, max_length, temperature, 0, 1.0, seed)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([], tf.string, name="prompt"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+        ]
+    )
+    def generate_sampled(self, prompt, max_length, temperature, seed, top_k, top_p):
+        return self._generate_text(prompt, max_length, temperature, top_k, top_p, seed)
