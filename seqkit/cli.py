@@ -2,6 +2,7 @@
 
     seqkit demo                                   # every shipped pipeline on built-in examples
     seqkit sentiment "A moving film." "Dull."     # classify texts with the shipped model
+    seqkit generate "ROMEO:" --max-length 300 --temperature 0.8   # continue a prompt
     seqkit train sentiment --data train.csv --out runs/clf [--set units=128 ...]
     seqkit evaluate runs/clf --data test.csv
     seqkit export runs/clf serving/clf
@@ -20,7 +21,7 @@ import sys
 # Quiet TensorFlow's start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TRAINABLE = ("sentiment",)
+TRAINABLE = ("sentiment", "textgen")
 
 
 def _parse_value(text: str):
@@ -62,6 +63,39 @@ def cmd_sentiment(args) -> int:
     return 0
 
 
+def _read_args(task: str, args) -> dict:
+    """The reader options that apply to a task's data."""
+    if task == "textgen":
+        return {"text_column": args.text_column}
+    return {"text_column": args.text_column, "label_column": args.label_column}
+
+
+def cmd_generate(args) -> int:
+    import tasks
+
+    lm = tasks.load(args.model)
+    if lm.task != "textgen":
+        raise ValueError(f"{args.model} is a {lm.task} pipeline; generate needs a textgen one.")
+    prompt = args.prompt
+    if prompt is None:
+        prompt = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    pieces = lm.generate(
+        prompt,
+        max_length=args.max_length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=args.stop,
+        stream=True,
+    )
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
 def cmd_train(args) -> int:
     from tasks.base import _REGISTRY, _import_tasks
 
@@ -74,7 +108,7 @@ def cmd_train(args) -> int:
         pipeline = _REGISTRY[args.task](**config)
     except TypeError as error:
         raise ValueError(f"Bad --set for {args.task}: {error}") from None
-    read = {"text_column": args.text_column, "label_column": args.label_column}
+    read = _read_args(args.task, args)
     pipeline.fit(
         args.data,
         args.validation,
@@ -96,7 +130,7 @@ def cmd_evaluate(args) -> int:
     import tasks
 
     pipeline = tasks.load(args.model)
-    read = {"text_column": args.text_column, "label_column": args.label_column}
+    read = _read_args(pipeline.task, args)
     _print_json(pipeline.evaluate(args.data, **read))
     return 0
 
@@ -121,6 +155,22 @@ DEMO_SENTIMENT = [
 def cmd_demo(args) -> int:
     import tasks
 
+    _demo_sentiment(tasks)
+    _demo_textgen(tasks)
+    return 0
+
+
+def _demo_textgen(tasks) -> None:
+    print()
+    print("== textgen (tasks.load('textgen'): char-level LSTM trained on Tiny Shakespeare) ==")
+    lm = tasks.load("textgen")
+    for temperature in (0.5, 0.8):
+        text = lm.generate("ROMEO:", max_length=160, temperature=temperature, seed=1)
+        print(f"  -- temperature {temperature}, seed 1:")
+        print("\n".join("  " + line for line in text.splitlines()))
+
+
+def _demo_sentiment(tasks) -> None:
     print("== sentiment (tasks.load('sentiment'): BiGRU trained on IMDB) ==")
     clf = tasks.load("sentiment")
     for text, result in zip(DEMO_SENTIMENT, clf.predict(DEMO_SENTIMENT)):
@@ -128,12 +178,12 @@ def cmd_demo(args) -> int:
     weights = clf.explain(DEMO_SENTIMENT[2])
     top = sorted(weights, key=lambda tw: -abs(tw[1]))[:4]
     print("  words that decided the third one: " + ", ".join(f"{t} {w:+.2f}" for t, w in top))
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="seqkit", description="Recurrent sequence pipelines: sentiment (more to come)."
+        prog="seqkit",
+        description="Recurrent sequence pipelines: sentiment and text generation (more to come).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -146,9 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", type=int, default=0, metavar="K", help="show the K top words")
     p.set_defaults(func=cmd_sentiment)
 
+    p = sub.add_parser("generate", help="continue a prompt with a text-generation pipeline")
+    p.add_argument("prompt", nargs="?", help="text to continue (default: standard input)")
+    p.add_argument("--model", default="textgen", help="shipped name or saved folder")
+    p.add_argument("--max-length", type=int, default=300, help="new tokens to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None, help="repeat a sampled text exactly")
+    p.add_argument("--stop", action="append", help="end the text before this string")
+    p.set_defaults(func=cmd_generate)
+
     p = sub.add_parser("train", help="train a pipeline on your data and save it")
-    p.add_argument("task", help="task name, e.g. sentiment")
-    p.add_argument("--data", required=True, help="training data (CSV/TSV/folder)")
+    p.add_argument("task", help="task name: sentiment or textgen")
+    p.add_argument("--data", required=True, help="training data (CSV/TSV/folder; text for textgen)")
     p.add_argument("--out", required=True, help="folder to save the trained pipeline in")
     p.add_argument("--validation", help="validation data (default: 10%% of --data)")
     p.add_argument("--test", help="data to evaluate on after training")

@@ -331,6 +331,9 @@ class TextGenPipeline(Pipeline):
     def _split(self, data, fraction):
         """Holds out the **end** of the text (never shuffled into training)."""
         cut = int(len(data.text) * (1 - fraction))
+        if self.level == "word":  # do not cut a word in two
+            space = max(data.text.rfind(" ", 0, cut), data.text.rfind("\n", 0, cut))
+            cut = space + 1 if space > 0 else cut
         train, val = TextCorpus(data.text[:cut]), TextCorpus(data.text[cut:])
         n_val = int(self.tokenizer.split(tf.constant([val.text])).row_lengths()[0])
         if n_val < self.seq_length + 1:
