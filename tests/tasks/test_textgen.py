@@ -6,14 +6,14 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 import tasks
 from tasks.base import PipelineError
-from tasks.textgen import RecurrentLM, TextGenPipeline, _Generator
+from tasks.textgen import RecurrentLM, TextGenPipeline
 
 
 def make_text(n_lines=300, seed=0):
