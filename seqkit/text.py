@@ -11,6 +11,7 @@ so the same texts always give the same ids.
 from __future__ import annotations
 
 import collections
+import re as _re
 
 import numpy as np
 import tensorflow as tf
@@ -319,6 +320,17 @@ class LMTokenizer(tf.Module):
         """Python convenience: the string of a sequence of ids."""
         ids = tf.constant(np.asarray(ids, dtype=np.int32).reshape(1, -1))
         return self.ids_to_text(ids)[0].numpy().decode("utf-8")
+
+    def decode_python(self, ids) -> str:
+        """``decode`` in plain Python (no TensorFlow ops): the same text, faster for
+        the few ids of a streaming step."""
+        vocab = self.vocabulary
+        tokens = [vocab[i] for i in ids if i >= 2]
+        if self.level == "char":
+            return "".join(tokens)
+        text = _re.sub(r" ?\n ?", "\n", " ".join(tokens))
+        text = _re.sub(r" ([.,;:!?)\]}»])", r"\1", text)
+        return _re.sub(r"([(\[{«]) ", r"\1", text)
 
     def unknown(self, text: str) -> list[str]:
         """The distinct tokens of ``text`` that are not in the vocabulary, in order."""

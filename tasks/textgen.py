@@ -38,6 +38,7 @@ _CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
 _LEVELS = ("char", "word")
 _ON_UNKNOWN = ("replace", "error")
 DOCUMENT_SEPARATOR = "\n\n"
+STREAM_CHUNK = 8  # tokens generated per compiled call when streaming
 
 
 def _int_arg(name, value, minimum=1):
@@ -622,7 +623,7 @@ class TextGenPipeline(Pipeline):
         return texts[0] if num_samples == 1 else texts
 
     def _continuation(self, prompt: str, ids) -> str:
-        text = self.tokenizer.decode(ids)
+        text = self.tokenizer.decode_python(ids)
         if self.level == "word" and prompt and text and _needs_space(prompt, text):
             text = " " + text
         return text
@@ -640,23 +641,29 @@ class TextGenPipeline(Pipeline):
         if head:
             yield head
         produced: list[int] = []
-        emitted = ""
+        emitted = text = ""
         hold = max((len(s) for s in stops), default=1) - 1  # keep back what may start a stop
-        for t in range(max_length):
-            token, logits, states = gen.sample_step(
-                logits, states, *params, tf.constant([seed, t], tf.int32)
+        t = 0
+        while t < max_length:
+            # A few tokens per call: the per-call overhead (~1-2 ms) would dominate
+            # a single step; the text comes out in small pieces all the same.
+            n = min(STREAM_CHUNK, max_length - t)
+            tokens, logits, states = gen.continue_ids(
+                logits, states, tf.constant(t), tf.constant(n), *params, tf.constant(seed)
             )
-            produced.append(int(token[0]))
-            text = self._continuation(head, produced)
-            cut = _cut(text, stops)
-            if len(cut) < len(text):  # a stop string appeared
-                if len(cut) > len(emitted):
-                    yield cut[len(emitted) :]
-                return
-            ready = text[: len(text) - hold] if hold else text
-            if len(ready) > len(emitted):
-                yield ready[len(emitted) :]
-                emitted = ready
+            t += n
+            for token in tokens.numpy()[0].tolist():
+                produced.append(token)
+                text = self._continuation(head, produced)
+                cut = _cut(text, stops)
+                if len(cut) < len(text):  # a stop string appeared
+                    if len(cut) > len(emitted):
+                        yield cut[len(emitted) :]
+                    return
+                ready = text[: len(text) - hold] if hold else text
+                if len(ready) > len(emitted):
+                    yield ready[len(emitted) :]
+                    emitted = ready
         if len(text) > len(emitted):
             yield text[len(emitted) :]
 
@@ -728,6 +735,23 @@ class _Generator(tf.Module):
         self.model = model
         self.primer = tf.constant([primer_id], tf.int32)
         self.vocabulary_size = tokenizer.vocabulary_size
+        # Streaming continues the loop a few tokens per call; a full signature keeps
+        # each call's dispatch cheap.
+        state = tf.TensorSpec([None, model.units], tf.float32)
+        n = 2 if model.cell_name == "lstm" else 1
+        self.continue_ids = tf.function(
+            self._loop,
+            input_signature=[
+                tf.TensorSpec([None, self.vocabulary_size], tf.float32),
+                [[state] * n for _ in range(model.n_layers)],
+                tf.TensorSpec([], tf.int32),  # t0: index of the first new token
+                tf.TensorSpec([], tf.int32),  # how many tokens
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.int32),
+            ],
+        )
 
     def _mask_special(self, logits):
         # [PAD] and [UNK] are never generated.
@@ -744,11 +768,32 @@ class _Generator(tf.Module):
         logits, states = self.model.run(ids, None, training=False)
         return self._mask_special(logits[:, -1]), states  # (samples, vocabulary)
 
-    @tf.function(autograph=False)
-    def sample_step(self, logits, states, temperature, top_k, top_p, seed):
-        token = sample_logits(logits, seed, temperature, top_k, top_p)  # (samples,)
-        new_logits, new_states = self.model.step(token, states)
-        return token, self._mask_special(new_logits), new_states
+    def _loop(self, logits, states, t0, n, temperature, top_k, top_p, seed):
+        """Tokens t0 .. t0+n-1: sample, then one step of each layer, state carried.
+
+        Token t is drawn with the stateless seed (seed, t), so a text generated in
+        one call or in several (streaming) is the same text.
+        Returns (tokens (samples, n), next logits, states).
+        """
+        out = tf.TensorArray(tf.int32, size=n)
+        structure = [[0] * len(layer) for layer in states]
+
+        def body(i, logits, out, *flat):
+            states = tf.nest.pack_sequence_as(structure, list(flat))
+            token = sample_logits(logits, tf.stack([seed, t0 + i]), temperature, top_k, top_p)
+            new_logits, new_states = self.model.step(token, states)  # (samples, vocabulary)
+            return (i + 1, self._mask_special(new_logits), out.write(i, token)) + tuple(
+                tf.nest.flatten(new_states)
+            )
+
+        result = tf.while_loop(
+            lambda i, *_: i < n,
+            body,
+            (tf.constant(0), logits, out) + tuple(tf.nest.flatten(states)),
+            maximum_iterations=n,
+        )
+        tokens = tf.transpose(result[2].stack())  # (samples, n)
+        return tokens, result[1], tf.nest.pack_sequence_as(structure, list(result[3:]))
 
     @tf.function(
         input_signature=[
@@ -763,28 +808,7 @@ class _Generator(tf.Module):
     )
     def generate_ids(self, prompt_ids, num_samples, max_length, temperature, top_k, top_p, seed):
         logits, states = self.read_prompt(prompt_ids, num_samples)
-        out = tf.TensorArray(tf.int32, size=max_length)
-        flat = tf.nest.flatten(states)
-
-        def body(t, logits, out, *flat):
-            states = tf.nest.pack_sequence_as(self._state_structure(), list(flat))
-            token = sample_logits(logits, tf.stack([seed, t]), temperature, top_k, top_p)
-            new_logits, new_states = self.model.step(token, states)
-            return (t + 1, self._mask_special(new_logits), out.write(t, token)) + tuple(
-                tf.nest.flatten(new_states)
-            )
-
-        result = tf.while_loop(
-            lambda t, *_: t < max_length,
-            body,
-            (tf.constant(0), logits, out) + tuple(flat),
-            maximum_iterations=max_length,
-        )
-        return tf.transpose(result[2].stack())  # (samples, max_length)
-
-    def _state_structure(self):
-        n = 2 if self.model.cell_name == "lstm" else 1
-        return [[0] * n for _ in range(self.model.n_layers)]
+        return self._loop(logits, states, 0, max_length, temperature, top_k, top_p, seed)[0]
 
     def _generate_text(self, prompt, max_length, temperature, top_k, top_p, seed):
         prompt = tf.reshape(prompt, [])
