@@ -487,7 +487,8 @@ class Pipeline:
         for epoch in range(start, epochs):
             if stopped:
                 break
-            if time_limit is not None and time.monotonic() - started > 60 * time_limit:
+            over_time = time_limit is not None and time.monotonic() - started > 60 * time_limit
+            if over_time and epoch > start:  # at least one epoch per call
                 if verbose:
                     print(f"Time limit of {time_limit} minutes reached after epoch {epoch}.")
                 break

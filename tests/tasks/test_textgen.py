@@ -301,3 +301,57 @@ def test_bad_hyperparameters(kwargs, message):
 def test_unfitted_pipeline_says_to_fit_first():
     with pytest.raises(PipelineError, match=r"generate\(\) needs a trained pipeline"):
         TextGenPipeline().generate("x")
+
+
+# ----------------------------------------------------------------- shipped model and command
+def test_shipped_model_knows_shakespeare_from_noise():
+    lm = tasks.load("textgen")
+    assert isinstance(lm, TextGenPipeline) and lm.level == "char"
+    verse = (
+        "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+        "It is the east, and Juliet is the sun.\n"
+    )
+    noise = "".join(np.random.RandomState(0).permutation(list(verse)))
+    good, bad = lm.evaluate(verse)["loss"], lm.evaluate(noise)["loss"]
+    assert good < 2.0 and bad > good + 1.5
+    text = lm.generate("ROMEO:", max_length=200, temperature=0.5, seed=1)
+    assert text.startswith("ROMEO:") and len(text) == 206
+    words = text.split()
+    assert sum(w.strip(".,;:!?'").lower() in {"the", "and", "i", "to", "of"} for w in words) >= 3
+
+
+def test_seqkit_generate_train_and_evaluate_commands(tmp_path, capsys):
+    from seqkit.cli import main
+
+    (tmp_path / "corpus.txt").write_text(make_text(150))
+    small = [f"--set={k}={v}" for k, v in SMALL.items()]
+    args = ["train", "textgen", "--data", str(tmp_path / "corpus.txt"), "--out"]
+    args += [str(tmp_path / "lm"), "--epochs", "1", "--verbose", "0", "--checkpoint-dir", ""]
+    assert main(args + small) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "lm"), "--data", str(tmp_path / "corpus.txt")]) == 0
+    assert "bits_per_char" in json.loads(capsys.readouterr().out)
+    cmd = ["generate", "the cat", "--model", str(tmp_path / "lm"), "--max-length", "30"]
+    assert main(cmd + ["--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out == tasks.load(str(tmp_path / "lm")).generate("the cat", 30, temperature=0) + "\n"
+    assert main(cmd + ["--temperature", "-1"]) == 2
+    assert "Received `temperature=-1.0`" in capsys.readouterr().err
+    assert main(["generate", "x", "--model", "sentiment"]) == 2
+    assert "generate needs a textgen one" in capsys.readouterr().err
+
+
+def test_time_limit_and_learning_rate_decay():
+    lm = TextGenPipeline(**SMALL).fit(
+        make_text(100), **{**FIT, "epochs": 5}, time_limit=1e-6, lr_decay=0.5
+    )
+    assert len(lm.history["loss"]) == 1  # the limit passed during the first epoch
+    assert len(lm.history["epoch_seconds"]) == 1
+    lm = TextGenPipeline(**SMALL).fit(make_text(100), **{**FIT, "epochs": 3}, lr_decay=0.5)
+    assert float(lm.model.optimizer.learning_rate) == pytest.approx(1e-2 * 0.5**2)
+    with pytest.raises(
+        PipelineError, match=r"Received `lr_decay=0`; expected a number in \(0, 1\]"
+    ):
+        lm.fit(make_text(100), lr_decay=0)
+    with pytest.raises(PipelineError, match="Received `time_limit=-1`; expected a positive number"):
+        lm.fit(make_text(100), time_limit=-1)
