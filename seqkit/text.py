@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from seqkit.layers._validation import check_bool
 
-__all__ = ["WordVectorizer", "LMTokenizer", "PAD", "OOV"]
+__all__ = ["WordVectorizer", "LMTokenizer", "nfc_compose", "PAD", "OOV"]
 
 PAD = "[PAD]"
 OOV = "[UNK]"
@@ -36,6 +36,46 @@ def _positive_int(name, value, minimum=1):
     return int(value)
 
 
+def _composition_rules() -> list[tuple[str, str]]:
+    """(decomposed, composed) pairs for Latin letters with one combining mark."""
+    import unicodedata
+
+    rules = []
+    for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):
+        ch = chr(cp)
+        d = unicodedata.normalize("NFD", ch)
+        if len(d) == 2 and unicodedata.combining(d[1]) and unicodedata.normalize("NFC", d) == ch:
+            rules.append((d, ch))
+    return rules
+
+
+_NFC_RULES = None
+
+
+def nfc_compose(text: tf.Tensor) -> tf.Tensor:
+    """Unicode NFC composition for Latin letters, in TensorFlow string ops.
+
+    TensorFlow has no normalisation op; this composes a base letter followed
+    by one combining mark ("e" + U+0301 -> "é") for the Latin-1, Latin
+    Extended and Latin Extended Additional letters, which covers Western
+    European languages. Strings without combining marks pass through untouched
+    (one regex test for the batch).
+    """
+    global _NFC_RULES
+    if _NFC_RULES is None:
+        _NFC_RULES = _composition_rules()
+    text = tf.convert_to_tensor(text, tf.string)
+
+    def compose():
+        out = text
+        for decomposed, composed in _NFC_RULES:
+            out = tf.strings.regex_replace(out, decomposed, composed)
+        return out
+
+    has_marks = tf.reduce_any(tf.strings.regex_full_match(text, r"(?s).*\p{M}.*"))
+    return tf.cond(has_marks, compose, lambda: text)
+
+
 class WordVectorizer(tf.Module):
     """Lowercases, strips HTML line breaks, splits punctuation and maps words to ids.
 
@@ -49,6 +89,8 @@ class WordVectorizer(tf.Module):
         truncating: ``"pre"`` keeps the end of a long text (drops the start),
             ``"post"`` keeps its beginning.
         min_count: words seen fewer times in training are left out of the vocabulary.
+        unicode_normalize: compose letters and their combining accents (NFC, for
+            Latin letters) so "e" + U+0301 and "é" are one word.
 
     Example:
 
@@ -67,9 +109,11 @@ class WordVectorizer(tf.Module):
         punctuation: str = "split",
         truncating: str = "pre",
         min_count: int = 1,
+        unicode_normalize: bool = False,
         name: str | None = None,
     ):
         super().__init__(name=name)
+        self.unicode_normalize = check_bool(unicode_normalize, "unicode_normalize")
         self.max_tokens = _positive_int("max_tokens", max_tokens, minimum=3)
         self.max_length = _positive_int("max_length", max_length)
         self.lowercase = check_bool(lowercase, "lowercase")
@@ -97,6 +141,7 @@ class WordVectorizer(tf.Module):
             "punctuation": self.punctuation,
             "truncating": self.truncating,
             "min_count": self.min_count,
+            "unicode_normalize": self.unicode_normalize,
         }
 
     # ----------------------------------------------------------------- tokenizing
@@ -105,6 +150,8 @@ class WordVectorizer(tf.Module):
         text = tf.strings.unicode_transcode(
             text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
         )
+        if self.unicode_normalize:
+            text = nfc_compose(text)
         text = tf.strings.regex_replace(text, r"[\p{Cc}\p{Cf}]", " ")
         if self.strip_html:
             text = tf.strings.regex_replace(text, r"<[a-zA-Z/][^<>]{0,40}>", " ")

@@ -202,7 +202,7 @@ def load(path_or_name: str):
 def _import_tasks() -> None:
     import importlib
 
-    for module in ("tasks.sentiment", "tasks.textgen"):
+    for module in ("tasks.sentiment", "tasks.textgen", "tasks.translation"):
         importlib.import_module(module)
 
 
@@ -503,7 +503,7 @@ class Pipeline:
                 validation_data=val_ds,
                 initial_epoch=epoch,
                 epochs=epochs,
-                callbacks=[StopAfterOneEpoch()],
+                callbacks=[StopAfterOneEpoch()] + self._callbacks(val),
                 shuffle=False,  # the task's dataset is already shuffled by (seed, epoch)
                 verbose=verbose,
             )
@@ -654,6 +654,10 @@ class Pipeline:
 
     def _get_assets(self) -> dict:
         return {}
+
+    def _callbacks(self, val) -> list:
+        """Extra Keras callbacks for each training epoch (e.g. a validation metric)."""
+        return []
 
     def _set_assets(self, assets: dict) -> None:
         return None

@@ -1,5 +1,6 @@
 """Recurrent layers: Keras drop-ins that are faster and do more."""
 
+from seqkit.layers.attention import DecoderAttention
 from seqkit.layers.bidirectional import Bidirectional
 from seqkit.layers.gru import GRU, GRUCell
 from seqkit.layers.lstm import LSTM, LSTMCell
@@ -18,4 +19,5 @@ __all__ = [
     "GRUCell",
     "Bidirectional",
     "MaskedGlobalPooling",
+    "DecoderAttention",
 ]
