@@ -587,7 +587,8 @@ class TranslationPipeline(Pipeline):
         return results
 
     def score(self, sources, targets) -> np.ndarray:
-        """Summed log-probability the model gives each target (with its end token)."""
+        """Summed log-probability of each target (with its end token) under the decoding
+        distribution (the model's softmax without [PAD], [UNK] and [START])."""
         sources = self._texts(sources, "score")
         targets = self._texts(targets, "score")
         if len(sources) != len(targets):
@@ -596,6 +597,7 @@ class TranslationPipeline(Pipeline):
             )
         src = self.source_vectorizer.encode(sources)
         tgt = self.target_vectorizer.encode(targets)
+        banned = _banned(len(self.target_vocabulary))
         total = np.zeros(len(sources))
         for start in range(0, len(src), 64):
             rows = range(start, min(start + 64, len(src)))
@@ -608,8 +610,8 @@ class TranslationPipeline(Pipeline):
                 t_in[r, 1 : len(tgt[i]) + 1] = tgt[i]
                 t_out[r, : len(tgt[i])] = tgt[i]
                 t_out[r, len(tgt[i])] = END_ID
-            logits = self.model((s, t_in), training=False)
-            log_p = tf.nn.log_softmax(tf.cast(logits, tf.float32), -1)
+            logits = tf.cast(self.model((s, t_in), training=False), tf.float32)
+            log_p = tf.nn.log_softmax(logits - banned, -1)  # the decoding distribution
             gain = tf.gather(log_p, t_out, batch_dims=2) * tf.cast(t_out > 0, tf.float32)
             total[start : start + len(rows)] = tf.reduce_sum(gain, -1).numpy()
         return total
@@ -708,6 +710,11 @@ class atomic_file:  # noqa: N801 - used like a function
         return False
 
 
+def _banned(vocabulary_size):
+    """Subtracted from logits: [PAD], [UNK] and [START] are never generated."""
+    return tf.reduce_sum(tf.one_hot([0, 1, START_ID], vocabulary_size), 0) * 1e9
+
+
 class _Decoder(tf.Module):
     """Encoding + greedy or beam search for a batch of raw strings, in one graph."""
 
@@ -726,8 +733,7 @@ class _Decoder(tf.Module):
         memory, mask, states = self.model.encode(ids, training=False)
         keys = self.model.attention.project_keys(memory)
         batch = tf.shape(ids)[0]
-        # [PAD], [UNK] and [START] are never generated.
-        banned = tf.reduce_sum(tf.one_hot([0, 1, START_ID], self.vocabulary_size), 0) * 1e9
+        banned = _banned(self.vocabulary_size)
 
         def step(tokens, state):
             dec_states, memory, mask, keys = state

@@ -1,0 +1,295 @@
+"""TranslationPipeline and the search/attention pieces under it, on a tiny made-up language."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import unicodedata
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tasks
+from seqkit.layers import DecoderAttention
+from seqkit.samplers import beam_search, greedy_search, length_normalize
+from tasks.base import PipelineError
+from tasks.translation import START_ID, TranslationPipeline, detokenize_python
+
+LEXICON = {
+    "el": "the", "gato": "cat", "perro": "dog", "niño": "boy", "come": "eats",
+    "ve": "sees", "pan": "bread", "agua": "water", "bebe": "drinks", "grande": "big",
+    "rojo": "red", "está": "is", "aquí": "here", "dónde": "where",
+}  # fmt: skip
+
+
+def make_pairs(n, seed=0):
+    """Spanish-like sources and English-like targets: word-for-word, adjectives swapped."""
+    rng = np.random.RandomState(seed)
+    nouns, verbs, adjs = (
+        ["gato", "perro", "niño", "pan", "agua"],
+        ["come", "ve", "bebe"],
+        [
+            "grande",
+            "rojo",
+        ],
+    )
+    pairs = []
+    for i in range(n):
+        if i % 5 == 0:
+            noun = rng.choice(nouns)
+            pairs.append((f"¿Dónde está el {noun}?", f"Where is the {LEXICON[noun]}?"))
+            continue
+        subj, obj, adj = rng.choice(nouns), rng.choice(nouns), rng.choice(adjs)
+        verb = rng.choice(verbs)
+        src = f"el {subj} {adj} {verb} el {obj}."
+        tgt = f"the {LEXICON[adj]} {LEXICON[subj]} {LEXICON[verb]} the {LEXICON[obj]}."
+        pairs.append((src, tgt))
+    return pairs
+
+
+SMALL = dict(units=32, embedding_dim=32, source_vocab_size=64, target_vocab_size=64, dropout=0.0)
+FIT = dict(epochs=12, batch_size=32, verbose=0, checkpoint_dir=None, learning_rate=1e-2)
+
+
+@pytest.fixture(scope="module")
+def mt():
+    return TranslationPipeline(**SMALL, seed=2).fit(make_pairs(800), **FIT)
+
+
+# ----------------------------------------------------------------- learning and metrics
+def test_learns_the_toy_language_and_bleu_is_sacrebleus(mt):
+    import sacrebleu
+
+    test = make_pairs(100, seed=9)
+    sources, refs = [s for s, _ in test], [t for _, t in test]
+    m = mt.evaluate(test, beam_width=3)
+    assert m["bleu_greedy"] > 60 and m["bleu_beam"] > 60 and m["n"] == 100
+    hyps = mt.translate(sources)
+    assert m["bleu_greedy"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    assert m["chrf_greedy"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
+    assert mt.translate("¿Dónde está el gato?") == "Where is the cat?"
+    assert "val_bleu" in mt.history and len(mt.history["val_bleu"]) == len(mt.history["loss"])
+
+
+def test_beam_width_one_equals_greedy(mt):
+    sources = [s for s, _ in make_pairs(40, seed=4)]
+    greedy = mt.translate(sources, beam_width=1, return_attention=True)
+    # the search functions themselves: beam search with one beam is greedy search
+    dec = mt._decoder(1, False)
+    ids = dec.source_vectorizer(tf.constant(sources)).to_tensor()
+    memory, mask, states = mt.model.encode(ids)
+    keys = mt.model.attention.project_keys(memory)
+
+    def step(tokens, state):
+        s, mem, msk, k = state
+        logits, new, w = mt.model.step(tokens, s, mem, msk, k)
+        return logits, (new, mem, msk, k), w
+
+    state = (states, memory, mask, keys)
+    g = greedy_search(step, state, len(sources), 20, START_ID, 3)
+    b = beam_search(step, state, len(sources), 1, 20, START_ID, 3, 0.6)
+    np.testing.assert_array_equal(g[0].numpy(), b[0].numpy())
+    np.testing.assert_allclose(g[1].numpy(), b[1].numpy(), rtol=1e-5)
+    # ...and the pipeline's greedy translation is that search (special tokens, which
+    # it bans, are never a trained model's argmax here)
+    vocab = mt.target_vocabulary
+    for r, row in zip(greedy, g[0].numpy()):
+        words = [vocab[i] for i in row if i > 3]
+        assert r["target_tokens"] == words + ["[END]"]
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 0.6])
+def test_beam_search_never_scores_below_greedy(mt, length_penalty):
+    sources = [s for s, _ in make_pairs(40, seed=6)] + ["el gato", "agua", "¿Dónde?"]
+    greedy = mt.translate(sources, beam_width=1, return_attention=True)
+    beam = mt.translate(sources, beam_width=4, length_penalty=length_penalty, return_attention=True)
+
+    def norm(r):
+        return float(length_normalize(r["score"], len(r["target_tokens"]), length_penalty))
+
+    for g, b in zip(greedy, beam):
+        assert norm(b) >= norm(g) - 1e-4
+    if length_penalty == 0.0:  # raw model scores, recomputed by teacher forcing
+        targets = [b["translation"] for b in beam]
+        rescored = mt.score(sources, targets)
+        np.testing.assert_allclose(rescored, [b["score"] for b in beam], atol=1e-3)
+
+
+def test_beam_search_finds_what_greedy_misses():
+    """A 2-step toy model where the best first token leads to a poor second step."""
+    # vocab: 0 pad, 1 unused, 2 start, 3 end, 4 "a", 5 "b"
+    first = np.log([1e-9, 1e-9, 1e-9, 1e-9, 0.6, 0.4])  # after start: a (0.6) or b (0.4)
+    after_a = np.log([1e-9, 1e-9, 1e-9, 0.5, 0.25, 0.25])  # a -> end 0.5
+    after_b = np.log([1e-9, 1e-9, 1e-9, 1.0 - 2e-9, 1e-9, 1e-9])  # b -> end ~1.0
+    table = tf.constant(np.stack([first] * 4 + [after_a, after_b]), tf.float32)
+
+    def step(tokens, state):
+        return tf.gather(table, tokens), state, tf.zeros([tf.shape(tokens)[0], 0])
+
+    state = tf.zeros([1, 1])
+    g_ids, g_score, _, _ = greedy_search(step, state, 1, 5, 2, 3)
+    b_ids, b_score, _, _ = beam_search(step, state, 1, 2, 5, 2, 3, length_penalty=0.0)
+    assert g_ids.numpy()[0, :2].tolist() == [4, 3]  # greedy: a, end (p = 0.3)
+    assert b_ids.numpy()[0, :2].tolist() == [5, 3]  # beam: b, end (p = 0.4)
+    assert b_score.numpy()[0] == pytest.approx(np.log(0.4), abs=1e-5)
+    assert g_score.numpy()[0] == pytest.approx(np.log(0.3), abs=1e-5)
+
+
+# ----------------------------------------------------------------- attention
+@pytest.mark.parametrize("score", ["bahdanau", "luong"])
+def test_attention_sums_to_one_and_ignores_padding(score):
+    att = DecoderAttention(8, score=score)
+    rng = np.random.RandomState(0)
+    query = rng.normal(size=(3, 4, 6)).astype("float32")
+    values = rng.normal(size=(3, 5, 6)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
+    context, weights = att(query, values, mask)
+    w = np.asarray(weights)
+    np.testing.assert_allclose(w[:2].sum(-1), 1.0, rtol=1e-6)
+    assert (w[0, :, 3:] == 0).all() and (w[2] == 0).all()  # padding and empty rows: zero
+    np.testing.assert_allclose(np.asarray(context)[2], 0.0)
+    # changing what sits under the padding changes nothing
+    values2 = values.copy()
+    values2[0, 3:] = 100.0
+    np.testing.assert_allclose(
+        np.asarray(att(query, values2, mask)[0])[0], np.asarray(context)[0], rtol=1e-5
+    )
+    one_ctx, one_w = att(query[:, 0], values, mask)  # one decoder step
+    np.testing.assert_allclose(np.asarray(one_w), w[:, 0], rtol=1e-5, atol=1e-7)
+
+
+def test_translation_attention_maps(mt, tmp_path):
+    r = mt.translate("el perro grande ve el gato.", return_attention=True)[0]
+    att = r["attention"]
+    assert att.shape == (len(r["target_tokens"]), len(r["source_tokens"]))
+    np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+    assert r["target_tokens"][-1] == "[END]"
+    path = mt.plot_attention("el perro grande ve el gato.", str(tmp_path / "att.png"))
+    assert os.path.getsize(path) > 1000
+
+
+# ----------------------------------------------------------------- text handling
+def test_unicode_and_inverted_marks_survive():
+    decomposed = unicodedata.normalize("NFD", "¿Dónde está?")
+    assert decomposed != "¿Dónde está?"
+    mt = TranslationPipeline("en", "es", **SMALL)
+    pairs = [(t, s) for s, t in make_pairs(400)]  # English -> Spanish
+    pairs += [("Where is the cat?", decomposed)] * 10  # targets in decomposed form too
+    mt.fit(pairs, **{**FIT, "epochs": 10})
+    tokens = mt.source_vectorizer.tokens(decomposed)
+    assert tokens == ["¿", "Dónde", "está", "?"]
+    assert detokenize_python(["¿", "Dónde", "está", "?"]) == "¿Dónde está?"
+    assert "Dónde" in mt.target_vocabulary and unicodedata.normalize("NFD", "Dónde") not in (
+        mt.target_vocabulary
+    )
+    assert mt.translate("Where is the cat?") == "¿Dónde está el gato?"
+    assert mt.evaluate([("Where is the dog?", "¿Dónde está el perro?")], beam_width=2)["n"] == 1
+
+
+def test_long_and_empty_sources_warn_and_do_not_crash(mt):
+    long = " ".join(["el gato come el pan."] * 20)
+    with pytest.warns(UserWarning, match="longer than source_max_length=40"):
+        out = mt.translate(long)
+    assert isinstance(out, str)
+    with pytest.warns(UserWarning, match="are empty; they translate to ''"):
+        assert mt.translate(["", "el gato."])[0] == ""
+
+
+# ----------------------------------------------------------------- save, load, export
+def test_save_load_round_trip(mt, tmp_path):
+    mt.save(tmp_path / "mt")
+    loaded = tasks.load(str(tmp_path / "mt"))
+    assert isinstance(loaded, TranslationPipeline) and loaded.get_config() == mt.get_config()
+    sources = [s for s, _ in make_pairs(20, seed=3)]
+    assert loaded.translate(sources, beam_width=3) == mt.translate(sources, beam_width=3)
+    assert json.load(open(tmp_path / "mt" / "pipeline.json"))["task"] == "translation"
+
+
+def test_export_translates_in_a_fresh_process_without_seqkit(mt, tmp_path):
+    sources = [s for s, _ in make_pairs(12, seed=8)] + ["¿Dónde está el niño?", ""]
+    mt.export(str(tmp_path / "served"), beam_width=4)
+    expected = mt.translate(sources, beam_width=4, warn=False)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import tensorflow as tf
+        m = tf.saved_model.load({str(tmp_path / "served")!r})
+        out = m.signatures["translate"](text=tf.constant({sources!r}))["translation"]
+        print(json.dumps({{
+            "out": [x.decode("utf-8") for x in out.numpy()],
+            "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules),
+        }}))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["out"] == expected and not result["seqkit_imported"]
+
+
+# ----------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "No sentence pairs in the pairs; give at least one."),
+        ([("hola", "hello"), ("", "x")], "Pair 1 of the pairs: the source is empty"),
+        ([("hola", "hello"), ("x", 3)], "Pair 1 of the pairs: the target is a int (3); expected"),
+        ([("hola",)], "Pair 0 is ('hola',); expected a (source, target) pair of strings."),
+        ("missing.tsv", "No such file: missing.tsv."),
+    ],
+)
+def test_bad_pairs_are_named(data, message):
+    with pytest.raises(PipelineError) as info:
+        TranslationPipeline(**SMALL).fit(data, **FIT)
+    assert message in str(info.value)
+
+
+def test_tsv_in_the_anki_format(tmp_path):
+    mt = TranslationPipeline("es", "en", **SMALL)
+    path = tmp_path / "pairs.tsv"
+    path.write_text("Go.\tVe.\tCC-BY 2.0 (France) Attribution\nHi.\tHola.\n", encoding="utf-8")
+    pairs = mt._read(str(path))
+    assert pairs.texts == ["Ve.", "Hola."] and pairs.labels == ["Go.", "Hi."]
+    english_first = TranslationPipeline("en", "es", **SMALL)._read(str(path))
+    assert english_first.texts == ["Go.", "Hi."]
+    assert mt._read(str(path), tsv_source_column=0, tsv_target_column=1).texts == ["Go.", "Hi."]
+    path.write_text("Go.\tVe.\nno tab here\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"line 2: expected 2 tab-separated columns"):
+        mt._read(str(path))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(cell="tcn"), "Received `cell='tcn'`; expected one of ('lstm', 'gru', 'rnn')."),
+        (
+            dict(attention="dot"),
+            "Received `attention='dot'`; expected one of ('bahdanau', 'luong').",
+        ),
+        (dict(units=0), "Received `units=0`; expected an integer >= 1."),
+        (dict(dropout=-0.1), "Received `dropout=-0.1`; expected a number in [0, 1)."),
+        (dict(source_lang=""), "Received `source_lang=''`; expected a language code."),
+    ],
+)
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(PipelineError) as info:
+        TranslationPipeline(**kwargs)
+    assert message in str(info.value)
+
+
+def test_bad_translate_arguments(mt):
+    with pytest.raises(PipelineError, match=r"Received `beam_width=0`; expected an integer >= 1."):
+        mt.translate("hola", beam_width=0)
+    with pytest.raises(
+        PipelineError, match=r"Received `length_penalty=-1`; expected a number >= 0."
+    ):
+        mt.translate("hola", length_penalty=-1)
+    with pytest.raises(PipelineError, match=r"Text 1 is a int \(5\); expected a string."):
+        mt.translate(["hola", 5])
+    with pytest.raises(PipelineError, match=r"translate\(\) needs a trained pipeline"):
+        TranslationPipeline().translate("hola")
