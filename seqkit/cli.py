@@ -3,6 +3,7 @@
     seqkit demo                                   # every shipped pipeline on built-in examples
     seqkit sentiment "A moving film." "Dull."     # classify texts with the shipped model
     seqkit generate "ROMEO:" --max-length 300 --temperature 0.8   # continue a prompt
+    seqkit translate "¿Dónde está la biblioteca?" --beam-width 4     # translate texts
     seqkit train sentiment --data train.csv --out runs/clf [--set units=128 ...]
     seqkit evaluate runs/clf --data test.csv
     seqkit export runs/clf serving/clf
@@ -21,7 +22,7 @@ import sys
 # Quiet TensorFlow's start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TRAINABLE = ("sentiment", "textgen")
+TRAINABLE = ("sentiment", "textgen", "translation")
 
 
 def _parse_value(text: str):
@@ -67,6 +68,8 @@ def _read_args(task: str, args) -> dict:
     """The reader options that apply to a task's data."""
     if task == "textgen":
         return {"text_column": args.text_column}
+    if task == "translation":
+        return {}
     return {"text_column": args.text_column, "label_column": args.label_column}
 
 
@@ -93,6 +96,24 @@ def cmd_generate(args) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    return 0
+
+
+def cmd_translate(args) -> int:
+    import tasks
+
+    mt = tasks.load(args.model)
+    if mt.task != "translation":
+        raise ValueError(
+            f"{args.model} is a {mt.task} pipeline; translate needs a translation one."
+        )
+    texts = list(args.texts)
+    if not texts:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ValueError("No texts given: pass them as arguments or on standard input.")
+    for text in mt.translate(texts, beam_width=args.beam_width):
+        print(text)
     return 0
 
 
@@ -157,7 +178,33 @@ def cmd_demo(args) -> int:
 
     _demo_sentiment(tasks)
     _demo_textgen(tasks)
+    if _shipped(tasks, "translation"):
+        _demo_translation(tasks)
     return 0
+
+
+def _shipped(tasks, name) -> bool:
+    from tasks.base import saved_models_dir
+
+    return name in tasks.SHIPPED and os.path.isdir(
+        os.path.join(saved_models_dir(), tasks.SHIPPED[name])
+    )
+
+
+DEMO_TRANSLATION = [
+    "¿Dónde está la biblioteca?",
+    "Tengo hambre.",
+    "No sé qué hacer.",
+    "Me gustaría reservar una mesa para dos personas.",
+]
+
+
+def _demo_translation(tasks) -> None:
+    print()
+    print("== translation (tasks.load('translation'): Spanish -> English, BiGRU + attention) ==")
+    mt = tasks.load("translation")
+    for source, target in zip(DEMO_TRANSLATION, mt.translate(DEMO_TRANSLATION, beam_width=4)):
+        print(f"  {source}  ->  {target}")
 
 
 def _demo_textgen(tasks) -> None:
@@ -207,9 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="append", help="end the text before this string")
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("translate", help="translate texts (arguments, or one per line on stdin)")
+    p.add_argument("texts", nargs="*")
+    p.add_argument("--model", default="translation", help="shipped name or saved folder")
+    p.add_argument("--beam-width", type=int, default=4, help="1 is greedy")
+    p.set_defaults(func=cmd_translate)
+
     p = sub.add_parser("train", help="train a pipeline on your data and save it")
-    p.add_argument("task", help="task name: sentiment or textgen")
-    p.add_argument("--data", required=True, help="training data (CSV/TSV/folder; text for textgen)")
+    p.add_argument("task", help="task name: sentiment, textgen or translation")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="training data (CSV/TSV/folder; text for textgen; Anki TSV for translation)",
+    )
     p.add_argument("--out", required=True, help="folder to save the trained pipeline in")
     p.add_argument("--validation", help="validation data (default: 10%% of --data)")
     p.add_argument("--test", help="data to evaluate on after training")

@@ -293,3 +293,22 @@ def test_bad_translate_arguments(mt):
         mt.translate(["hola", 5])
     with pytest.raises(PipelineError, match=r"translate\(\) needs a trained pipeline"):
         TranslationPipeline().translate("hola")
+
+
+def test_seqkit_translate_and_train_commands(tmp_path, capsys):
+    from seqkit.cli import main
+
+    lines = [f"{t}\t{s}" for s, t in make_pairs(300)]  # Anki order: english<TAB>spanish
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    small = [f"--set={k}={v}" for k, v in SMALL.items()]
+    args = ["train", "translation", "--data", str(tmp_path / "pairs.tsv"), "--out"]
+    args += [str(tmp_path / "mt"), "--epochs", "1", "--verbose", "0", "--checkpoint-dir", ""]
+    assert main(args + small) == 0
+    capsys.readouterr()
+    assert main(["translate", "el gato come.", "--model", str(tmp_path / "mt")]) == 0
+    expected = tasks.load(str(tmp_path / "mt")).translate("el gato come.", beam_width=4)
+    assert capsys.readouterr().out == expected + "\n"
+    assert main(["evaluate", str(tmp_path / "mt"), "--data", str(tmp_path / "pairs.tsv")]) == 0
+    assert "bleu_beam" in json.loads(capsys.readouterr().out)
+    assert main(["translate", "hola", "--model", "sentiment"]) == 2
+    assert "translate needs a translation one" in capsys.readouterr().err
