@@ -202,7 +202,7 @@ def load(path_or_name: str):
 def _import_tasks() -> None:
     import importlib
 
-    for module in ("tasks.sentiment", "tasks.textgen", "tasks.translation"):
+    for module in ("tasks.sentiment", "tasks.textgen", "tasks.translation", "tasks.forecasting"):
         importlib.import_module(module)
 
 
