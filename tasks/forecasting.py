@@ -74,9 +74,9 @@ class MonotoneQuantiles(keras.layers.Layer):
         columns = [None] * len(self.quantiles)
         columns[m] = raw[..., m]
         for j in range(m + 1, len(self.quantiles)):
-            columns[j] = columns[j - 1] + ops.softplus(raw[..., j])
+            columns[j] = columns[j - 1] + ops.softplus(raw[..., j]) + 1e-4
         for j in range(m - 1, -1, -1):
-            columns[j] = columns[j + 1] - ops.softplus(raw[..., j])
+            columns[j] = columns[j + 1] - ops.softplus(raw[..., j]) - 1e-4
         return ops.stack(columns, axis=-1)
 
     def get_config(self):

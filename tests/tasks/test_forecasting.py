@@ -1,0 +1,215 @@
+"""ForecastPipeline: no leaks, windows within series, monotone quantiles, honest baselines."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tasks
+from seqkit.series import make_windows
+from tasks.base import PipelineError
+from tasks.forecasting import ForecastPipeline, MonotoneQuantiles
+
+
+def random_walks(n_series=3, n=400, seed=0):
+    rng = np.random.RandomState(seed)
+    frames = []
+    dates = pd.bdate_range("2020-01-01", periods=n)
+    for k in range(n_series):
+        close = 50 * (k + 1) * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        volume = rng.randint(1000, 5000, n).astype(float)
+        frames.append(
+            pd.DataFrame({"date": dates, "close": close, "volume": volume, "ticker": f"S{k}"})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def seasonal(n=900, seed=1):
+    rng = np.random.RandomState(seed)
+    t = np.arange(n)
+    close = 100 + 10 * np.sin(2 * np.pi * t / 20) + rng.normal(0, 0.3, n)
+    return pd.DataFrame({"date": pd.bdate_range("2015-01-01", periods=n), "close": close})
+
+
+SMALL = dict(lookback=20, horizon=3, units=8)
+FIT = dict(epochs=2, verbose=0, checkpoint_dir=None, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def walk_model():
+    return ForecastPipeline(**SMALL, seed=1).fit(random_walks(), **FIT)
+
+
+def test_windows_never_cross_series(walk_model):
+    data = walk_model._read(random_walks())
+    windows, future, keys, origins = walk_model._windows(data)
+    levels = {k: v.iloc[:, 0].to_numpy() for k, v in data.series.items()}
+    for w, f, key, t in zip(windows[::37], future[::37], keys[::37], origins[::37]):
+        np.testing.assert_array_equal(w[:, 0], levels[key][t - 19 : t + 1])
+        np.testing.assert_array_equal(f, levels[key][t + 1 : t + 4])
+    # make_windows itself: the future past the end of a series is NaN, never the next series
+    w, f = make_windows(np.arange(10.0)[:, None], 4, 3, [8])
+    assert w[0, :, 0].tolist() == [5, 6, 7, 8] and np.isnan(f[0, 1:]).all()
+
+
+def test_nothing_after_the_origin_leaks(walk_model):
+    df = random_walks()
+    spiked = df.copy()
+    rows = spiked.index[(spiked.ticker == "S1") & (spiked.date == spiked.date.iloc[350])]
+    spiked.loc[rows, "close"] *= 5  # a spike after the origins below
+    start = df.date.iloc[330]
+    a = walk_model.backtest(df, start=start)["forecasts"]
+    b = walk_model.backtest(spiked, start=start)["forecasts"]
+    model_a, model_b = a[a.method == "model"], b[b.method == "model"]
+    before = model_a.origin < df.date.iloc[350]
+    np.testing.assert_allclose(
+        model_a[before].forecast.to_numpy(), model_b[before].forecast.to_numpy(), rtol=1e-6
+    )
+    assert not np.allclose(model_a[~before].forecast, model_b[~before].forecast)
+    # the scalers are fitted on training windows: a spike in the validation tail changes nothing
+    late = df.copy()
+    late.loc[(late.ticker == "S0") & (late.date == df.date.iloc[395]), "close"] *= 5
+    fitted = ForecastPipeline(**SMALL).fit(df, **{**FIT, "epochs": 1})
+    fitted_late = ForecastPipeline(**SMALL).fit(late, **{**FIT, "epochs": 1})
+    np.testing.assert_array_equal(fitted.mean, fitted_late.mean)
+    np.testing.assert_array_equal(fitted.std, fitted_late.std)
+
+
+def test_quantiles_are_monotone_and_dates_are_business_days(walk_model):
+    layer = MonotoneQuantiles([0.05, 0.1, 0.5, 0.9, 0.95])
+    q = np.asarray(layer(np.random.RandomState(0).normal(0, 5, (50, 4, 5)).astype("float32")))
+    assert (np.diff(q, axis=-1) > 0).all()
+    out = walk_model.predict(random_walks())
+    assert list(out.columns) == ["id", "date", "step", "forecast", "q10", "q50", "q90"]
+    assert (out.q10 <= out.q50).all() and (out.q50 <= out.q90).all()
+    assert (out.forecast == out.q50).all() and sorted(out.id.unique()) == ["S0", "S1", "S2"]
+    last = random_walks().date.max()  # a Monday in this calendar? check weekdays only
+    assert (out.date > last).all() and (out.date.dt.dayofweek < 5).all()
+    assert out[out.id == "S0"].step.tolist() == [1, 2, 3]
+
+
+def test_naive_scores_mase_near_one_on_a_random_walk(walk_model):
+    report = walk_model.backtest(random_walks(n=600, seed=5), start=pd.Timestamp("2021-06-01"))
+    m = report["metrics"]
+    naive = m[(m.method == "naive") & (m.step == 1)].mase.iloc[0]
+    assert 0.85 < naive < 1.15
+    assert set(m.method) == {"model", "naive", "drift", "seasonal_naive"}
+    assert {"mae", "rmse", "smape", "mase", "directional_accuracy", "coverage", "pinball"} <= set(
+        m.columns
+    )
+    v = report["verdict"]
+    assert set(v["per_step"]) == {1, 2, 3} and "naive" in report["summary"]
+    assert 0 <= v["per_step"][1]["dm"]["p_value"] <= 1
+
+
+@pytest.mark.slow
+def test_learns_a_seasonal_signal_well_below_naive(tmp_path):
+    fc = ForecastPipeline(lookback=40, horizon=5, units=32, target_transform="none", dropout=0.0)
+    fc.fit(seasonal(), epochs=12, verbose=0, checkpoint_dir=None, batch_size=32, learning_rate=3e-3)
+    report = fc.backtest(seasonal(), start=pd.Timestamp(seasonal().date.iloc[750]))
+    for h in range(1, 6):
+        step = report["verdict"]["per_step"][h]
+        assert step["model_mase"] < 0.5 * step["naive_mase"], report["summary"]
+        assert step["beats_naive"] and step["significant"]
+    assert os.path.getsize(fc.plot(seasonal(), str(tmp_path / "fc.png"))) > 1000
+
+
+def test_save_load_and_export_in_a_fresh_process(walk_model, tmp_path):
+    walk_model.save(tmp_path / "fc")
+    loaded = tasks.load(str(tmp_path / "fc"))
+    pd.testing.assert_frame_equal(
+        loaded.predict(random_walks()), walk_model.predict(random_walks())
+    )
+    walk_model.export(str(tmp_path / "served"))
+    df = random_walks()
+    window = df[df.ticker == "S2"][walk_model.columns].to_numpy()[-20:].astype("float32")
+    expected = walk_model.predict(df)
+    expected = expected[expected.id == "S2"][["q10", "q50", "q90"]].to_numpy()
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np, tensorflow as tf
+        m = tf.saved_model.load({str(tmp_path / "served")!r})
+        w = np.array({window.tolist()!r}, np.float32)[None]
+        out = m.signatures["serving_default"](window=tf.constant(w))
+        print(json.dumps({{"q": out["quantiles"].numpy()[0].tolist(),
+            "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules)}}))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(result["q"], expected, rtol=1e-5)
+    assert not result["seqkit_imported"]
+
+
+def test_a_series_with_a_datetime_index_and_covariates_known_to_the_origin():
+    s = seasonal().set_index("date")["close"]
+    fc = ForecastPipeline(lookback=10, horizon=2, units=4).fit(s, **{**FIT, "epochs": 1})
+    assert fc.columns == ["close"] and len(fc.predict(s)) == 2
+    fc = ForecastPipeline(lookback=10, horizon=2, units=4).fit(
+        random_walks(), **{**FIT, "epochs": 1}
+    )
+    assert fc.columns == ["close", "volume"]
+
+
+# ----------------------------------------------------------------- bad input
+def _bad(df):
+    return ForecastPipeline(**SMALL).fit(df, **FIT)
+
+
+def test_bad_series_get_clear_errors_or_documented_repairs():
+    df = random_walks()
+    gap = df.copy()
+    gap.loc[5, "close"] = np.nan
+    with pytest.raises(
+        PipelineError, match=r"Series 'S0' has a missing 'close' on .*missing='ffill'"
+    ):
+        _bad(gap)
+    repaired = ForecastPipeline(**SMALL).fit(gap, **FIT, missing="ffill")
+    assert repaired.columns == ["close", "volume"]
+    dup = pd.concat([df, df.iloc[[3]]])
+    with pytest.raises(PipelineError, match=r"Series 'S0' has the date .* more than once"):
+        _bad(dup)
+    shuffled = df.sample(frac=1.0, random_state=0)
+    with pytest.warns(UserWarning, match="were not sorted by 'date'; sorted them"):
+        ForecastPipeline(**SMALL).fit(shuffled, **{**FIT, "epochs": 1})
+    with pytest.raises(PipelineError, match=r"shorter than lookback \+ horizon = 23 rows"):
+        _bad(df[df.date < df.date.iloc[15]])
+    text = df.assign(close=df.close.astype(str))
+    with pytest.raises(PipelineError, match="The target column 'close' is not numeric"):
+        _bad(text)
+    with pytest.raises(PipelineError, match=r"The data has no column 'close'; its columns are"):
+        _bad(df.drop(columns="close"))
+    with pytest.raises(PipelineError, match="target_transform='log_return' needs positive values"):
+        _bad(df.assign(close=df.close - 1000))
+
+
+def test_predict_needs_lookback_rows(walk_model):
+    with pytest.raises(PipelineError, match=r"has 5 rows; predict needs at least lookback = 20"):
+        walk_model.predict(random_walks(n=5))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lookback=2), "Received `lookback=2`; expected an integer >= 3."),
+        (dict(horizon=0), "Received `horizon=0`; expected an integer >= 1."),
+        (dict(quantiles=(0.9, 0.1)), "expected distinct increasing numbers in (0, 1)."),
+        (dict(quantiles=(0.0, 0.5)), "expected distinct increasing numbers in (0, 1)."),
+        (dict(target_transform="log"), "Received `target_transform='log'`; expected one of"),
+        (dict(cell="tcn"), "Received `cell='tcn'`; expected one of ('lstm', 'gru', 'rnn')."),
+    ],
+)
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(PipelineError) as info:
+        ForecastPipeline(**kwargs)
+    assert message in str(info.value)
