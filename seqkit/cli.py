@@ -4,6 +4,7 @@
     seqkit sentiment "A moving film." "Dull."     # classify texts with the shipped model
     seqkit generate "ROMEO:" --max-length 300 --temperature 0.8   # continue a prompt
     seqkit translate "¿Dónde está la biblioteca?" --beam-width 4     # translate texts
+    seqkit forecast prices.csv --horizon 5                           # quantile forecasts
     seqkit train sentiment --data train.csv --out runs/clf [--set units=128 ...]
     seqkit evaluate runs/clf --data test.csv
     seqkit export runs/clf serving/clf
@@ -22,7 +23,7 @@ import sys
 # Quiet TensorFlow's start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TRAINABLE = ("sentiment", "textgen", "translation")
+TRAINABLE = ("sentiment", "textgen", "translation", "forecasting")
 
 
 def _parse_value(text: str):
@@ -70,6 +71,8 @@ def _read_args(task: str, args) -> dict:
         return {"text_column": args.text_column}
     if task == "translation":
         return {}
+    if task == "forecasting":
+        return {"time_column": args.time_column, "id_column": args.id_column}
     return {"text_column": args.text_column, "label_column": args.label_column}
 
 
@@ -114,6 +117,28 @@ def cmd_translate(args) -> int:
         raise ValueError("No texts given: pass them as arguments or on standard input.")
     for text in mt.translate(texts, beam_width=args.beam_width):
         print(text)
+    return 0
+
+
+def cmd_forecast(args) -> int:
+    import pandas as pd
+
+    import tasks
+
+    fc = tasks.load(args.model)
+    if fc.task != "forecasting":
+        raise ValueError(f"{args.model} is a {fc.task} pipeline; forecast needs a forecasting one.")
+    if args.horizon is not None and not 1 <= args.horizon <= fc.horizon:
+        raise ValueError(
+            f"Received `--horizon {args.horizon}`; this model forecasts 1 to {fc.horizon} steps."
+        )
+    out = fc.predict(
+        args.data, time_column=args.time_column, id_column=args.id_column, missing=args.missing
+    )
+    if args.horizon is not None:
+        out = out[out.step <= args.horizon]
+    with pd.option_context("display.width", 200, "display.max_rows", 200):
+        print(out.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
@@ -180,7 +205,48 @@ def cmd_demo(args) -> int:
     _demo_textgen(tasks)
     if _shipped(tasks, "translation"):
         _demo_translation(tasks)
+    if _shipped(tasks, "forecasting"):
+        _demo_forecasting(tasks)
     return 0
+
+
+def demo_prices(n=120, seed=7):
+    """A made-up daily price series (a random walk with OHLCV columns) for the demo."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.RandomState(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, n)))
+    open_ = close * np.exp(rng.normal(0, 0.004, n))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.006, n)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.006, n)))
+    return pd.DataFrame(
+        {
+            "date": pd.bdate_range("2024-01-02", periods=n),
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.randint(1_000_000, 5_000_000, n).astype(float),
+            "ticker": "DEMO",
+        }
+    )
+
+
+def _demo_forecasting(tasks) -> None:
+    print()
+    print("== forecasting (tasks.load('forecasting'): LSTM quantiles, S&P 500 tickers) ==")
+    fc = tasks.load("forecasting")
+    prices = demo_prices()
+    print(
+        f"  a made-up price series; last close {prices.close.iloc[-1]:.2f} on "
+        f"{prices.date.iloc[-1].date()}"
+    )
+    for row in fc.predict(prices).itertuples(index=False):
+        print(
+            f"  {row.date.date()}  step {row.step}  q10 {row.q10:8.2f}  "
+            f"q50 {row.q50:8.2f}  q90 {row.q90:8.2f}"
+        )
 
 
 def _shipped(tasks, name) -> bool:
@@ -260,8 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-width", type=int, default=4, help="1 is greedy")
     p.set_defaults(func=cmd_translate)
 
+    p = sub.add_parser("forecast", help="quantile forecasts after the last row of each series")
+    p.add_argument("data", help="CSV of date, ticker, close (and covariates)")
+    p.add_argument("--model", default="forecasting", help="shipped name or saved folder")
+    p.add_argument("--horizon", type=int, default=None, help="steps to show (<= the model's)")
+    p.add_argument("--time-column", default="date")
+    p.add_argument("--id-column", default="ticker")
+    p.add_argument("--missing", default="error", choices=["error", "ffill"])
+    p.set_defaults(func=cmd_forecast)
+
     p = sub.add_parser("train", help="train a pipeline on your data and save it")
-    p.add_argument("task", help="task name: sentiment, textgen or translation")
+    p.add_argument("task", help="task name: sentiment, textgen, translation or forecasting")
     p.add_argument(
         "--data",
         required=True,
@@ -282,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
+    p.add_argument("--time-column", default="date")
+    p.add_argument("--id-column", default="ticker")
     p.add_argument("--verbose", type=int, default=1)
     p.set_defaults(func=cmd_train)
 
@@ -290,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
+    p.add_argument("--time-column", default="date")
+    p.add_argument("--id-column", default="ticker")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write a SavedModel that serves raw inputs")

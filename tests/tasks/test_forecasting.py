@@ -213,3 +213,25 @@ def test_bad_hyperparameters(kwargs, message):
     with pytest.raises(PipelineError) as info:
         ForecastPipeline(**kwargs)
     assert message in str(info.value)
+
+
+def test_seqkit_forecast_train_and_evaluate_commands(tmp_path, capsys):
+    from seqkit.cli import demo_prices, main
+
+    random_walks().to_csv(tmp_path / "prices.csv", index=False)
+    args = ["train", "forecasting", "--data", str(tmp_path / "prices.csv"), "--out"]
+    args += [str(tmp_path / "fc"), "--epochs", "1", "--verbose", "0", "--checkpoint-dir", ""]
+    small = [f"--set={k}={v}" for k, v in SMALL.items()]
+    assert main(args + small) == 0
+    capsys.readouterr()
+    cmd = ["forecast", str(tmp_path / "prices.csv"), "--model", str(tmp_path / "fc")]
+    assert main(cmd + ["--horizon", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["id", "date", "step", "forecast", "q10", "q50", "q90"]
+    assert len(out) == 1 + 3 * 2  # three series, two steps
+    assert main(cmd + ["--horizon", "9"]) == 2
+    assert "this model forecasts 1 to 3 steps" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "fc"), "--data", str(tmp_path / "prices.csv")]) == 0
+    assert "naive_mase" in json.loads(capsys.readouterr().out)
+    prices = demo_prices()
+    assert (prices.low <= prices[["open", "close"]].min(axis=1)).all() and len(prices) == 120
