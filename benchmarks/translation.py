@@ -33,10 +33,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 DATA = os.environ.get("SEQKIT_DATA", os.path.join(os.path.dirname(HERE), "..", "shared", "data"))
 PAIRS = "translation/spa-eng.tsv.gz"
 RECIPE = (
-    dict(cell="gru", units=256, encoder_layers=1, bidirectional_encoder=True, attention="luong",
-         dropout=0.2, embedding_dim=256, source_vocab_size=16000, target_vocab_size=12000,
+    dict(cell="gru", units=128, encoder_layers=1, bidirectional_encoder=True, attention="luong",
+         dropout=0.2, embedding_dim=128, source_vocab_size=12000, target_vocab_size=8000,
          source_max_length=40, target_max_length=40),
-    dict(epochs=30, batch_size=64, learning_rate=2e-3, lr_decay=0.85, patience=2),
+    dict(epochs=30, batch_size=64, learning_rate=2e-3, lr_decay=0.9, patience=2),
 )  # fmt: skip
 GOAL = 40.0
 EXAMPLES = [
