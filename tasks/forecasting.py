@@ -445,12 +445,23 @@ class ForecastPipeline(Pipeline):
         self._require_fitted("predict")
         data = self._read(history, time_column=time_column, id_column=id_column, missing=missing)
         windows, keys, last_dates = [], [], []
+        short = [k for k, v in data.series.items() if len(v) < self.lookback]
+        if len(short) == len(data.series):
+            raise PipelineError(
+                f"Series {short[0]!r} has {len(data.series[short[0]])} rows; predict needs at "
+                f"least lookback = {self.lookback}."
+            )
+        if short:
+            import warnings
+
+            warnings.warn(
+                f"{len(short)} series with fewer than lookback = {self.lookback} rows get no "
+                f"forecast (e.g. {short[0]!r}).",
+                stacklevel=2,
+            )
         for key, values in data.series.items():
             if len(values) < self.lookback:
-                raise PipelineError(
-                    f"Series {key!r} has {len(values)} rows; predict needs at least "
-                    f"lookback = {self.lookback}."
-                )
+                continue
             windows.append(values.to_numpy()[-self.lookback :])
             keys.append(key)
             last_dates.append(values.index[-1])

@@ -235,3 +235,12 @@ def test_seqkit_forecast_train_and_evaluate_commands(tmp_path, capsys):
     assert "naive_mase" in json.loads(capsys.readouterr().out)
     prices = demo_prices()
     assert (prices.low <= prices[["open", "close"]].min(axis=1)).all() and len(prices) == 120
+
+
+def test_predict_skips_short_series_with_a_warning(walk_model):
+    df = pd.concat(
+        [random_walks(n_series=2), random_walks(n_series=1, n=10, seed=2).assign(ticker="T")]
+    )
+    with pytest.warns(UserWarning, match=r"1 series with fewer than lookback = 20 rows get no"):
+        out = walk_model.predict(df)
+    assert sorted(out.id.unique()) == ["S0", "S1"]
