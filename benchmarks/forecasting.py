@@ -108,7 +108,8 @@ def main():
         "holdout_start": HOLDOUT_START,
         "backtest_stride": args.stride,
         "tickers": int(df.ticker.nunique()),
-        "train_seconds": round(seconds, 1),
+        # summed over epochs, so a run resumed from its checkpoints reports its whole training
+        "train_seconds": round(sum(fc.history.get("epoch_seconds", [])) or seconds, 1),
         "epochs_run": len(fc.history.get("loss", [])),
         "history": fc.history,
         "metrics": metrics.to_dict(orient="records"),
@@ -149,6 +150,18 @@ def write_card(folder, r, metrics, report):
         for h, s in v["per_step"].items()
     )
     mase_ok = all(s["relative_mase"] <= 1.0 for s in v["per_step"].values())
+    ratios = [s["relative_mase"] for s in v["per_step"].values()]
+    p_min = min(s["dm"]["p_value"] for s in v["per_step"].values())
+    if any(s["significant"] for s in v["per_step"].values()):
+        significance = (
+            f"The difference to naive is significant at some horizon (smallest DM p = {p_min:.3g})."
+        )
+    else:
+        significance = (
+            f"The MASE ratios to naive ({min(ratios):.4f}-{max(ratios):.4f}) are **not "
+            f"significantly different from 1** at any horizon (smallest DM p = {p_min:.3g}): "
+            "as a point forecast the model is as good as the last price, not better."
+        )
     cov_ok = abs(v["coverage"] - 0.80) <= 0.03
     card = f"""# forecast-stocks
 
@@ -179,6 +192,7 @@ MASE is scaled by each ticker's in-sample one-step naive MAE (before the held-ou
 
 Goal: MASE <= naive (ratio <= 1.00) at every horizon — **{"met" if mase_ok else "NOT met"}**;
 80 % interval coverage within 0.80 ± 0.03 — **{"met" if cov_ok else "NOT met"}** ({v["coverage"]:.3f}).
+{significance}
 
 All methods (baselines' intervals: quantiles of their own errors before the held-out period):
 

@@ -67,6 +67,10 @@ def read_series(
             frame = pd.read_csv(data)
         except FileNotFoundError:
             raise SeriesError(f"No such file: {data}.") from None
+        except pd.errors.EmptyDataError:
+            raise SeriesError(f"{data}: the file is empty.") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise SeriesError(f"{data}: could not be read as CSV ({error}).") from None
     elif isinstance(data, pd.DataFrame):
         frame = data.copy()
         if time_column not in frame.columns and isinstance(frame.index, pd.DatetimeIndex):

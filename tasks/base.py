@@ -58,6 +58,7 @@ _REGISTRY: dict[str, type] = {}
 SHIPPED = {
     "sentiment": "sentiment-imdb",
     "textgen": "textgen-shakespeare",
+    "forecasting": "forecast-stocks",
 }
 
 

@@ -244,3 +244,18 @@ def test_predict_skips_short_series_with_a_warning(walk_model):
     with pytest.warns(UserWarning, match=r"1 series with fewer than lookback = 20 rows get no"):
         out = walk_model.predict(df)
     assert sorted(out.id.unique()) == ["S0", "S1"]
+
+
+def test_shipped_model_forecasts_a_made_up_price_series():
+    from seqkit.cli import demo_prices
+
+    fc = tasks.load("forecasting")
+    assert isinstance(fc, ForecastPipeline) and fc.columns[0] == "close"
+    prices = demo_prices()
+    out = fc.predict(prices)
+    last = prices.close.iloc[-1]
+    assert len(out) == fc.horizon and (out.q10 < out.q50).all() and (out.q50 < out.q90).all()
+    assert (abs(out.q50 / last - 1) < 0.05).all()  # a price forecast, not a wild guess
+    assert (out.q10 < last).all() and (out.q90 > last).all()
+    widths = (out.q90 - out.q10).to_numpy()
+    assert widths[-1] > widths[0]  # uncertainty grows with the horizon
