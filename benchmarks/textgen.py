@@ -96,7 +96,8 @@ def cmd_train(args):
         "fit": {**fit, "time_limit_minutes": args.minutes},
         "train_chars": len(train),
         "val_chars": len(val),
-        "train_seconds": round(seconds, 1),
+        # summed over epochs, so a run resumed from its checkpoints reports its whole training
+        "train_seconds": round(sum(lm.history.get("epoch_seconds", [])) or seconds, 1),
         "epochs_run": len(lm.history.get("loss", [])),
         "history": lm.history,
         "val_loss_windows_best": min(lm.history["val_loss"]),
