@@ -66,6 +66,20 @@ class PipelineError(ValueError):
     """A pipeline was used wrongly (not fitted, bad argument); the message says how to fix it."""
 
 
+def int_arg(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int, or a PipelineError naming the argument and what was expected."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
+    return int(value)
+
+
+def choice(name: str, value, options):
+    """``value`` if it is one of ``options``, else a PipelineError listing them."""
+    if value not in options:
+        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
+    return value
+
+
 def register(name: str):
     """Class decorator: makes a pipeline loadable by its task name."""
 

@@ -31,24 +31,14 @@ import seqkit.layers as sk
 from seqkit import metrics as M
 from seqkit.series import SeriesError, fit_scaler, make_windows, read_series, transform_windows
 from tasks.base import Pipeline, PipelineError, atomic_folder, register
+from tasks.base import choice as _choice
+from tasks.base import int_arg as _int_arg
 
 __all__ = ["ForecastPipeline", "MonotoneQuantiles", "PinballLoss"]
 
 _CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
 _TRANSFORMS = ("log_return", "none")
 SEASON = 5  # business days in a week: the seasonal-naive period
-
-
-def _int_arg(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
-    return int(value)
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
-    return value
 
 
 def quantile_name(q: float) -> str:

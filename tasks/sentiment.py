@@ -19,24 +19,14 @@ from keras import ops
 import seqkit.layers as sk
 from seqkit.data import DataError, TextLabelData, read_text_classification, read_texts
 from tasks.base import Pipeline, PipelineError, register
+from tasks.base import choice as _choice
+from tasks.base import int_arg as _int_arg
 
 __all__ = ["SentimentPipeline"]
 
 _CELLS = ("lstm", "gru", "rnn")
 _POOLING = ("max_mean", "max", "mean", "last")
 _BUCKET = 32  # sequences in a batch are padded to a multiple of this
-
-
-def _int_arg(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
-    return int(value)
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
-    return value
 
 
 @register("sentiment")

@@ -31,6 +31,8 @@ import seqkit.layers as sk
 from seqkit.samplers import _check_temperature, _check_top_k, _check_top_p, sample_logits
 from seqkit.text import LMTokenizer
 from tasks.base import Pipeline, PipelineError, atomic_folder, register
+from tasks.base import choice as _choice
+from tasks.base import int_arg as _int_arg
 
 __all__ = ["TextGenPipeline", "TextCorpus", "RecurrentLM"]
 
@@ -39,18 +41,6 @@ _LEVELS = ("char", "word")
 _ON_UNKNOWN = ("replace", "error")
 DOCUMENT_SEPARATOR = "\n\n"
 STREAM_CHUNK = 8  # tokens generated per compiled call when streaming
-
-
-def _int_arg(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
-    return int(value)
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
-    return value
 
 
 # --------------------------------------------------------------------------- data

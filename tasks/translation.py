@@ -32,6 +32,8 @@ from seqkit.data import DataError, PairData, read_pairs
 from seqkit.samplers import beam_search, greedy_search, length_normalize
 from seqkit.text import OOV, PAD, WordVectorizer
 from tasks.base import Pipeline, PipelineError, atomic_folder, register
+from tasks.base import choice as _choice
+from tasks.base import int_arg as _int_arg
 
 __all__ = ["TranslationPipeline", "Seq2Seq"]
 
@@ -42,18 +44,6 @@ START_ID, END_ID = 2, 3
 _BUCKET = 8  # batches are padded to a multiple of this many tokens (fewer XLA shapes)
 _NO_SPACE_BEFORE = ".,;:!?)]}»%"
 _NO_SPACE_AFTER = "¿¡([{«"
-
-
-def _int_arg(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
-    return int(value)
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
-    return value
 
 
 def _nfc(texts):
