@@ -46,6 +46,7 @@ __all__ = [
     "register",
     "SHIPPED",
     "atomic_folder",
+    "atomic_file",
 ]
 
 FORMAT_VERSION = 1
@@ -71,6 +72,13 @@ def int_arg(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
     return int(value)
+
+
+def rate_arg(name: str, value) -> float:
+    """``value`` as a float in [0, 1) (a dropout rate), or a PipelineError saying so."""
+    if isinstance(value, bool) or not isinstance(value, float | int) or not 0 <= value < 1:
+        raise PipelineError(f"Received `{name}={value!r}`; expected a number in [0, 1).")
+    return float(value)
 
 
 def choice(name: str, value, options):
@@ -127,6 +135,22 @@ def atomic_folder(path: str):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str):
+    """Yields a temporary path beside ``path`` that replaces it only when the block succeeds."""
+    path = os.fspath(path)
+    tmp = os.path.join(
+        os.path.dirname(os.path.abspath(path)),
+        f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _write_json(path: str, obj) -> None:

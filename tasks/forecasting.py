@@ -30,9 +30,10 @@ from keras import ops
 import seqkit.layers as sk
 from seqkit import metrics as M
 from seqkit.series import SeriesError, fit_scaler, make_windows, read_series, transform_windows
-from tasks.base import Pipeline, PipelineError, atomic_folder, register
+from tasks.base import Pipeline, PipelineError, atomic_file, atomic_folder, register
 from tasks.base import choice as _choice
 from tasks.base import int_arg as _int_arg
+from tasks.base import rate_arg as _rate_arg
 
 __all__ = ["ForecastPipeline", "MonotoneQuantiles", "PinballLoss"]
 
@@ -185,13 +186,7 @@ class ForecastPipeline(Pipeline):
         self.cell = _choice("cell", cell, tuple(_CELLS))
         self.units = _int_arg("units", units)
         self.layers = _int_arg("layers", layers)
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, float | int)
-            or not 0 <= dropout < 1
-        ):
-            raise PipelineError(f"Received `dropout={dropout!r}`; expected a number in [0, 1).")
-        self.dropout = float(dropout)
+        self.dropout = _rate_arg("dropout", dropout)
         self.target_transform = _choice("target_transform", target_transform, _TRANSFORMS)
         self.columns: list[str] | None = None
         self.log_columns: list[bool] | None = None
@@ -679,8 +674,6 @@ class ForecastPipeline(Pipeline):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-
-        from tasks.translation import atomic_file
 
         data = self._read(history, time_column=time_column, id_column=id_column)
         key = id if id is not None else next(iter(data.series))

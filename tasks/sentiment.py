@@ -21,6 +21,7 @@ from seqkit.data import DataError, TextLabelData, read_text_classification, read
 from tasks.base import Pipeline, PipelineError, register
 from tasks.base import choice as _choice
 from tasks.base import int_arg as _int_arg
+from tasks.base import rate_arg as _rate_arg
 
 __all__ = ["SentimentPipeline"]
 
@@ -100,13 +101,7 @@ class SentimentPipeline(Pipeline):
                 f"Received `bidirectional={bidirectional!r}`; expected True or False."
             )
         self.bidirectional = bidirectional
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, float | int)
-            or not 0 <= dropout < 1
-        ):
-            raise PipelineError(f"Received `dropout={dropout!r}`; expected a number in [0, 1).")
-        self.dropout = float(dropout)
+        self.dropout = _rate_arg("dropout", dropout)
         self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
         self.pooling = _choice("pooling", pooling, _POOLING)
         self.ngram_buckets = _int_arg("ngram_buckets", ngram_buckets, minimum=0)

@@ -33,6 +33,7 @@ from seqkit.text import LMTokenizer
 from tasks.base import Pipeline, PipelineError, atomic_folder, register
 from tasks.base import choice as _choice
 from tasks.base import int_arg as _int_arg
+from tasks.base import rate_arg as _rate_arg
 
 __all__ = ["TextGenPipeline", "TextCorpus", "RecurrentLM"]
 
@@ -276,13 +277,7 @@ class TextGenPipeline(Pipeline):
         self.cell = _choice("cell", cell, tuple(_CELLS))
         self.units = _int_arg("units", units)
         self.layers = _int_arg("layers", layers)
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, float | int)
-            or not 0 <= dropout < 1
-        ):
-            raise PipelineError(f"Received `dropout={dropout!r}`; expected a number in [0, 1).")
-        self.dropout = float(dropout)
+        self.dropout = _rate_arg("dropout", dropout)
         self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
         self.seq_length = _int_arg("seq_length", seq_length, minimum=2)
         if max_tokens is not None:

@@ -31,9 +31,10 @@ import seqkit.layers as sk
 from seqkit.data import DataError, PairData, read_pairs
 from seqkit.samplers import beam_search, greedy_search, length_normalize
 from seqkit.text import OOV, PAD, WordVectorizer
-from tasks.base import Pipeline, PipelineError, atomic_folder, register
+from tasks.base import Pipeline, PipelineError, atomic_file, atomic_folder, register
 from tasks.base import choice as _choice
 from tasks.base import int_arg as _int_arg
+from tasks.base import rate_arg as _rate_arg
 
 __all__ = ["TranslationPipeline", "Seq2Seq"]
 
@@ -233,13 +234,7 @@ class TranslationPipeline(Pipeline):
             )
         self.bidirectional_encoder = bidirectional_encoder
         self.attention = _choice("attention", attention, _ATTENTION)
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, float | int)
-            or not 0 <= dropout < 1
-        ):
-            raise PipelineError(f"Received `dropout={dropout!r}`; expected a number in [0, 1).")
-        self.dropout = float(dropout)
+        self.dropout = _rate_arg("dropout", dropout)
         self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
         self.source_vocab_size = _int_arg("source_vocab_size", source_vocab_size, 3)
         self.target_vocab_size = _int_arg("target_vocab_size", target_vocab_size, 5)
@@ -675,29 +670,6 @@ class TranslationPipeline(Pipeline):
                 signatures={"translate": module.translate, "serving_default": module.translate},
             )
         return path
-
-
-class atomic_file:  # noqa: N801 - used like a function
-    """Context manager: a temporary path that replaces ``path`` on success."""
-
-    def __init__(self, path):
-        import os
-
-        self.path = os.fspath(path)
-        base = os.path.basename(self.path)
-        self.tmp = os.path.join(os.path.dirname(os.path.abspath(self.path)), f".{base}.tmp")
-
-    def __enter__(self):
-        return self.tmp
-
-    def __exit__(self, kind, value, tb):
-        import os
-
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
-        return False
 
 
 def _banned(vocabulary_size):
