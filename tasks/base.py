@@ -163,6 +163,17 @@ def _read_json(path: str):
         return json.load(f)
 
 
+def _check_inside(folder: str, path: str) -> None:
+    """Refuses a file of a saved pipeline that is a link or resolves outside its folder."""
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    if os.path.islink(path) or os.path.commonpath([real_folder, real]) != real_folder:
+        raise PipelineError(
+            f"{path} is a link or resolves outside the pipeline folder ({real}); a saved "
+            "pipeline must hold its own files. Copy the real file into the folder."
+        )
+
+
 def _resolve_folder(path: str) -> str:
     if os.path.isdir(path):
         return path
@@ -217,6 +228,7 @@ def load(path_or_name: str):
     config_path = os.path.join(path, CONFIG_FILE)
     if not os.path.isfile(config_path):
         raise PipelineError(f"{path} is not a saved pipeline: it has no {CONFIG_FILE}.")
+    _check_inside(path, config_path)
     try:
         meta = _read_json(config_path)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -457,7 +469,10 @@ class Pipeline:
                     self.model.set_weights(old_weights)
             optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm)
             self.model.compile(
-                optimizer=optimizer, loss=self._loss(), metrics=self._metrics(), jit_compile=False
+                optimizer=optimizer,
+                loss=self._loss(),
+                metrics=self._metrics(),
+                jit_compile=self._jit_compile,
             )
             # Build the optimizer's slots now so that checkpoints can restore them.
             optimizer.build(self.model.trainable_variables)
@@ -654,7 +669,21 @@ class Pipeline:
         for needed in (assets_path, weights_path):
             if not os.path.isfile(needed):
                 raise PipelineError(f"{path} is incomplete: {os.path.basename(needed)} is missing.")
-        pipeline._set_assets(_read_json(assets_path))
+            _check_inside(path, needed)
+        try:
+            assets = _read_json(assets_path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise PipelineError(f"{assets_path} is not valid JSON ({error}).") from None
+        if not isinstance(assets, dict):
+            raise PipelineError(f"{assets_path} must hold a JSON object.")
+        try:
+            pipeline._set_assets(assets)
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, PipelineError):
+                raise
+            raise PipelineError(
+                f"{assets_path} does not fit the saved config ({type(error).__name__}: {error})."
+            ) from None
         pipeline.model = pipeline._build_model()
         try:
             pipeline.model.load_weights(weights_path)
@@ -678,6 +707,11 @@ class Pipeline:
 
     def _check_fine_tune_data(self, data, name) -> None:
         return None
+
+    # Whether Keras compiles the whole train step with XLA. Off by default (the
+    # recurrent layers compile their own loops); forecasting turns it on because
+    # its un-compiled step is not bitwise repeatable with parallel inter-op threads.
+    _jit_compile = False
 
     def _build_model(self):
         raise NotImplementedError

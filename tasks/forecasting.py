@@ -143,6 +143,8 @@ class ForecastPipeline(Pipeline):
         seed: seeds weights, data order and dropout.
     """
 
+    _jit_compile = True  # bitwise-repeatable training on CPU (see Pipeline._jit_compile)
+
     default_learning_rate = 1e-3
 
     def __init__(

@@ -1,0 +1,94 @@
+"""A saved pipeline is data, never code: tampered folders are refused with a clear error."""
+
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+
+import tasks
+from tasks.base import PipelineError
+
+from .conftest import TASKS, infer
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved")
+    return {task: fitted[task].save(str(root / task)) for task in TASKS}
+
+
+def tampered(saved_path, tmp_path, edit):
+    """A copy of a saved folder whose pipeline.json went through ``edit(meta)``."""
+    path = tmp_path / "copy"
+    shutil.copytree(saved_path, path)
+    meta_path = path / "pipeline.json"
+    meta = json.loads(meta_path.read_text())
+    edit(meta)
+    meta_path.write_text(json.dumps(meta))
+    return str(path)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_an_unknown_class_in_the_config_is_refused(saved, tmp_path, task):
+    def add_lambda(meta):
+        meta["config"]["class_name"] = "Lambda"
+        meta["config"]["function"] = "__import__('os').system('echo pwned')"
+
+    path = tampered(saved[task], tmp_path, add_lambda)
+    with pytest.raises(PipelineError, match=r"the saved config does not fit .*class_name"):
+        tasks.load(path)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_serialized_layer_as_a_config_value_is_refused(saved, tmp_path, task):
+    def lambda_cell(meta):
+        meta["config"]["cell"] = {"class_name": "Lambda", "config": {"function": "print"}}
+
+    path = tampered(saved[task], tmp_path, lambda_cell)
+    with pytest.raises(PipelineError, match=r"cell"):
+        tasks.load(path)
+
+
+def test_a_task_naming_a_keras_class_is_refused(saved, tmp_path):
+    path = tampered(saved["sentiment"], tmp_path, lambda m: m.update(task="keras.layers.Lambda"))
+    with pytest.raises(PipelineError, match=r"names an unknown task 'keras.layers.Lambda'"):
+        tasks.load(path)
+
+
+@pytest.mark.parametrize("name", ["model.weights.h5", "assets.json", "pipeline.json"])
+def test_a_file_that_escapes_the_folder_is_refused(saved, tmp_path, name):
+    path = tmp_path / "copy"
+    shutil.copytree(saved["sentiment"], path)
+    outside = tmp_path / f"outside-{name}"
+    shutil.move(str(path / name), outside)
+    os.symlink(outside, path / name)
+    with pytest.raises(PipelineError, match=r"is a link or resolves outside the pipeline folder"):
+        tasks.load(str(path))
+
+
+def test_damaged_assets_are_refused(saved, tmp_path):
+    path = tmp_path / "copy"
+    shutil.copytree(saved["translation"], path)
+    (path / "assets.json").write_text("[1, 2, 3]")
+    with pytest.raises(PipelineError, match=r"assets.json must hold a JSON object"):
+        tasks.load(str(path))
+    (path / "assets.json").write_text("{not json")
+    with pytest.raises(PipelineError, match=r"assets.json is not valid JSON"):
+        tasks.load(str(path))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_loading_never_unpickles(saved, fitted, monkeypatch, task):
+    def refuse(*args, **kwargs):
+        raise AssertionError("load() tried to unpickle")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    loaded = tasks.load(saved[task])
+    first, second = infer(loaded, task), infer(fitted[task], task)
+    if hasattr(first, "equals"):
+        assert first.equals(second)
+    else:
+        assert repr(first) == repr(second)
