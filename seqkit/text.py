@@ -174,11 +174,17 @@ class WordVectorizer(tf.Module):
 
     # ----------------------------------------------------------------- vocabulary
     def build_vocabulary(self, texts, batch_size: int = 2048) -> None:
-        """Counts words over ``texts`` and keeps the ``max_tokens - 2`` most frequent."""
+        """Counts words over ``texts`` and keeps the ``max_tokens - 2`` most frequent.
+
+        ``texts`` is a list of strings, or an iterable of such lists (chunks of a
+        stream, counted one at a time).
+        """
         counts: collections.Counter = collections.Counter()
-        for start in range(0, len(texts), batch_size):
-            batch = self.split(tf.constant(texts[start : start + batch_size]))
-            counts.update(batch.flat_values.numpy().tolist())
+        chunks = [texts] if isinstance(texts, list | tuple) else texts
+        for chunk in chunks:
+            for start in range(0, len(chunk), batch_size):
+                batch = self.split(tf.constant(list(chunk[start : start + batch_size])))
+                counts.update(batch.flat_values.numpy().tolist())
         words = [w for w, c in counts.items() if c >= self.min_count]
         words.sort(key=lambda w: (-counts[w], w))
         words = [w.decode("utf-8") for w in words[: self.max_tokens - 2]]

@@ -591,6 +591,8 @@ class Pipeline:
 
     # ----------------------------------------------------------------- data helpers
     def _split(self, data, fraction):
+        if hasattr(data, "split") and hasattr(data, "chunks"):  # a stream (seqkit.data.TextStream)
+            return data.split(fraction)
         n = len(data)
         n_val = max(1, int(round(n * fraction)))
         if n - n_val < 1:
@@ -605,6 +607,8 @@ class Pipeline:
     def _fingerprint(data) -> str:
         if data is None:
             return "none"
+        if hasattr(data, "fingerprint"):  # a stream: never read whole
+            return data.fingerprint()
         h = hashlib.sha256()
         for text in data.texts:
             h.update(text.encode("utf-8", "surrogatepass"))

@@ -17,7 +17,14 @@ import tensorflow as tf
 from keras import ops
 
 import seqkit.layers as sk
-from seqkit.data import DataError, TextLabelData, read_text_classification, read_texts
+from seqkit.data import (
+    DataError,
+    TextLabelData,
+    TextStream,
+    read_text_classification,
+    read_texts,
+    repair_surrogates,
+)
 from tasks.base import Pipeline, PipelineError, register
 from tasks.base import choice as _choice
 from tasks.base import int_arg as _int_arg
@@ -149,7 +156,7 @@ class SentimentPipeline(Pipeline):
         label_column="label",
         require_two_classes=True,
     ):
-        if isinstance(data, TextLabelData):
+        if isinstance(data, TextLabelData | TextStream):
             return data
         return read_text_classification(
             data, text_column, label_column, require_two_classes=require_two_classes
@@ -161,6 +168,15 @@ class SentimentPipeline(Pipeline):
         )
 
     def _fit_preprocessor(self, train) -> None:
+        if isinstance(train, TextStream):  # one streamed pass; the file is never whole
+            self.vectorizer.build_vocabulary(chunk.texts for chunk in train.chunks())
+            self.labels = train.labels
+            if len(self.labels) < 2:
+                raise DataError(
+                    f"{train.source}: every row has the same label ({self.labels[0]!r}); "
+                    "training needs at least two classes."
+                )
+            return
         self.vectorizer.build_vocabulary(train.texts)
         self.labels = sorted(set(train.labels))
 
@@ -213,6 +229,8 @@ class SentimentPipeline(Pipeline):
         return out
 
     def _dataset(self, data, batch_size, shuffle_seed):
+        if isinstance(data, TextStream):
+            return self._stream_dataset(data, batch_size, shuffle_seed)
         ids = self._encode(data)
         y = self._label_ids(data.labels)
         if shuffle_seed is None:
@@ -233,6 +251,28 @@ class SentimentPipeline(Pipeline):
         dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
         # A known length lets Keras draw the progress bar and end the epoch cleanly.
         return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+    def _stream_dataset(self, stream, batch_size, shuffle_seed):
+        """Batches read chunk by chunk from a file; shuffled within each chunk."""
+
+        def generate():
+            rng = np.random.RandomState(shuffle_seed % 2**32) if shuffle_seed is not None else None
+            for chunk in stream.chunks():
+                ids, y = self.vectorizer.encode(chunk.texts), self._label_ids(chunk.labels)
+                order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
+                batches = self._batches(ids, batch_size, order)
+                if rng is not None:
+                    rng.shuffle(batches)
+                for index in batches:
+                    yield self._pad(ids, index), y[index]
+
+        signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        span = batch_size * 50  # _batches sorts spans of 50 batches
+        n_batches = sum(
+            (size // span) * 50 + -(-(size % span) // batch_size) for size in stream.chunk_sizes()
+        )
+        return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
     # ----------------------------------------------------------------- model
     def _build_model(self):
@@ -300,7 +340,7 @@ class SentimentPipeline(Pipeline):
     def _texts(self, inputs, what) -> list[str]:
         self._require_fitted(what)
         if isinstance(inputs, str):
-            return [inputs]
+            return [repair_surrogates(inputs)]
         read = read_texts(inputs)
         return read.texts
 
@@ -366,10 +406,22 @@ class SentimentPipeline(Pipeline):
         from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
         self._require_fitted("evaluate")
-        data = read_text_classification(data, require_two_classes=False, **read_kwargs)
-        self._check_fine_tune_data(data, "data")
-        y = self._label_ids(data.labels)
-        logits = self._logits(self._encode(data), batch_size)
+        if isinstance(data, TextStream):  # chunk by chunk: only labels and logits are kept
+            self._check_fine_tune_data(data, "data")
+            parts = [
+                (
+                    self._label_ids(c.labels),
+                    self._logits(self.vectorizer.encode(c.texts), batch_size),
+                )
+                for c in data.chunks()
+            ]
+            y = np.concatenate([p[0] for p in parts])
+            logits = np.concatenate([p[1] for p in parts])
+        else:
+            data = read_text_classification(data, require_two_classes=False, **read_kwargs)
+            self._check_fine_tune_data(data, "data")
+            y = self._label_ids(data.labels)
+            logits = self._logits(self._encode(data), batch_size)
         z = logits - logits.max(axis=-1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
         pred = logits.argmax(axis=-1)

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 import seqkit.layers as sk
+from seqkit.data import repair_surrogates
 from seqkit.samplers import _check_temperature, _check_top_k, _check_top_p, sample_logits
 from seqkit.text import LMTokenizer
 from tasks.base import Pipeline, PipelineError, atomic_folder, register
@@ -522,6 +523,7 @@ class TextGenPipeline(Pipeline):
                 f"Received a prompt of type {type(prompt).__name__}; expected a string."
             )
         _choice("on_unknown", on_unknown, _ON_UNKNOWN)
+        prompt = repair_surrogates(prompt)
         if on_unknown == "error":
             unknown = self.tokenizer.unknown(prompt)
             if unknown:

@@ -28,7 +28,7 @@ import tensorflow as tf
 from keras import ops
 
 import seqkit.layers as sk
-from seqkit.data import DataError, PairData, read_pairs
+from seqkit.data import DataError, PairData, read_pairs, repair_surrogates
 from seqkit.samplers import beam_search, greedy_search, length_normalize
 from seqkit.text import OOV, PAD, WordVectorizer
 from tasks.base import Pipeline, PipelineError, atomic_file, atomic_folder, register
@@ -457,7 +457,7 @@ class TranslationPipeline(Pipeline):
                 raise PipelineError(
                     f"Text {i} is a {type(t).__name__} ({t!r:.40}); expected a string."
                 )
-        return _nfc(list(texts))
+        return _nfc([repair_surrogates(t) for t in texts])
 
     def translate(
         self,

@@ -57,6 +57,11 @@ def check_sequence_shape(shape, layer_name: str) -> None:
             "features). Add a time axis, e.g. `x[:, None, :]` for one step, or "
             "an Embedding layer for token ids."
         )
+    if rank == 3 and shape[1] == 0:
+        raise ValueError(
+            f"Received `inputs` with shape {tuple(shape)} in layer '{layer_name}'; "
+            "a sequence needs at least one timestep."
+        )
     if shape[-1] is None:
         raise ValueError(
             f"Received `inputs` with shape {tuple(shape)} in layer '{layer_name}'; "

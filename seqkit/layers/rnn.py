@@ -320,6 +320,14 @@ class RNN(keras.layers.Layer):
             return [output_mask] + [None] * len(self.state_size)
         return output_mask
 
+    def __call__(self, sequences=None, *args, **kwargs):
+        if sequences is None:
+            raise ValueError(
+                f"Received `sequences=None` in layer '{self.name}'; expected a 3D tensor of "
+                "shape (batch, timesteps, features)."
+            )
+        return super().__call__(sequences, *args, **kwargs)
+
     def build(self, sequences_shape, initial_state_shape=None):
         V.check_sequence_shape(sequences_shape, self.name)
         if not self.cell.built:

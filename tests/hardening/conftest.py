@@ -11,8 +11,9 @@ from tests.tasks.test_translation import make_pairs
 QUICK = dict(verbose=0, checkpoint_dir=None)
 
 
-def build(task: str, seed: int = 0, **fit):
-    """A freshly fitted tiny pipeline of ``task`` (seconds to train)."""
+def build(task: str, seed: int = 0, config: dict | None = None, **fit):
+    """A freshly fitted tiny pipeline of ``task`` (seconds to train); ``config`` overrides
+    its hyperparameters."""
     from tasks.forecasting import ForecastPipeline
     from tasks.sentiment import SentimentPipeline
     from tasks.textgen import TextGenPipeline
@@ -21,16 +22,18 @@ def build(task: str, seed: int = 0, **fit):
     fit = {**QUICK, "epochs": 2, **fit}
     if task == "sentiment":
         data = make_reviews(160)
-        return SentimentPipeline(**SENTIMENT_SMALL, seed=seed).fit(data, **fit)
+        small = {**SENTIMENT_SMALL, **(config or {})}
+        return SentimentPipeline(**small, seed=seed).fit(data, **fit)
     if task == "textgen":
         small = dict(units=16, layers=1, embedding_dim=8, seq_length=24, dropout=0.1)
+        small.update(config or {})
         return TextGenPipeline(**small, seed=seed).fit(make_text(80), **fit)
     if task == "translation":
         small = dict(units=16, embedding_dim=16, source_vocab_size=48, target_vocab_size=48)
-        pairs = make_pairs(160)
-        return TranslationPipeline(**small, dropout=0.1, seed=seed).fit(pairs, **fit)
+        small = {**small, "dropout": 0.1, **(config or {})}
+        return TranslationPipeline(**small, seed=seed).fit(make_pairs(160), **fit)
     if task == "forecasting":
-        small = dict(lookback=12, horizon=2, units=8, dropout=0.1)
+        small = {**dict(lookback=12, horizon=2, units=8, dropout=0.1), **(config or {})}
         frame = random_walks(n_series=2, n=160)
         return ForecastPipeline(**small, seed=seed).fit(frame, batch_size=64, **fit)
     raise ValueError(task)
