@@ -318,10 +318,15 @@ class LMTokenizer(tf.Module):
         return tf.strings.regex_replace(text, r"([(\[{«]) ", r"\1")
 
     # ----------------------------------------------------------------- vocabulary
-    def build_vocabulary(self, text: str) -> None:
-        """Counts tokens in ``text`` and keeps the most frequent (ties alphabetical)."""
-        tokens = self.split(tf.constant([text]))[0].numpy().tolist()
-        counts = collections.Counter(tokens)
+    def build_vocabulary(self, text) -> None:
+        """Counts tokens in ``text`` and keeps the most frequent (ties alphabetical).
+
+        ``text`` is a string or an iterable of strings (pieces of a stream, each
+        ending on a token boundary), counted one at a time.
+        """
+        counts: collections.Counter = collections.Counter()
+        for piece in [text] if isinstance(text, str) else text:
+            counts.update(self.split(tf.constant([piece]))[0].numpy().tolist())
         items = sorted(counts, key=lambda t: (-counts[t], t))
         if self.max_tokens is not None:
             items = items[: self.max_tokens - 2]

@@ -67,10 +67,18 @@ class PipelineError(ValueError):
     """A pipeline was used wrongly (not fitted, bad argument); the message says how to fix it."""
 
 
-def int_arg(name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int, or a PipelineError naming the argument and what was expected."""
+INT32_MAX = 2**31 - 1
+
+
+def int_arg(name: str, value, minimum: int = 1, maximum: int = INT32_MAX) -> int:
+    """``value`` as an int, or a PipelineError naming the argument and what was expected.
+
+    ``maximum`` defaults to the largest int32: sizes and counts end up in tensors.
+    """
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise PipelineError(f"Received `{name}={value!r}`; expected an integer >= {minimum}.")
+    if value > maximum:
+        raise PipelineError(f"Received `{name}={value!r}`; expected an integer <= {maximum}.")
     return int(value)
 
 

@@ -18,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import gzip
 import math
+import numbers
 import os
 import warnings
 
@@ -42,6 +44,7 @@ _CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
 _LEVELS = ("char", "word")
 _ON_UNKNOWN = ("replace", "error")
 DOCUMENT_SEPARATOR = "\n\n"
+MAX_GENERATED = 1_000_000  # tokens per generate() call
 STREAM_CHUNK = 8  # tokens generated per compiled call when streaming
 
 
@@ -69,6 +72,112 @@ def _read_file(path: str, encoding: str) -> str:
         raise PipelineError(
             f"{path} is not {encoding} text ({error}); pass encoding=... to fit()."
         ) from None
+
+
+class TextFileStream:
+    """A .txt / .txt.gz file read in chunks, never whole: training text larger than memory.
+
+    ``TextGenPipeline.fit`` / ``fine_tune`` take it in place of a string. The
+    held-out validation text is still the end of the file (by character
+    position, and at word level never inside a word); training windows are
+    shuffled within each chunk. ``evaluate`` reads text in memory.
+
+    Args:
+        path: the file.
+        encoding: its text encoding.
+        chunk_chars: characters read at a time.
+
+    Example:
+
+    >>> lm = TextGenPipeline().fit(TextFileStream("corpus.txt.gz"))  # doctest: +SKIP
+    """
+
+    def __init__(self, path, encoding: str = "utf-8", chunk_chars: int = 1_000_000):
+        if not isinstance(path, str | os.PathLike) or not os.path.isfile(os.fspath(path)):
+            raise PipelineError(f"TextFileStream: received `path={path!r}`; expected a file.")
+        self.path = os.fspath(path)
+        self.encoding = encoding
+        self.chunk_chars = _int_arg("chunk_chars", chunk_chars)
+        self.start, self.stop = 0, None  # the characters [start, stop) of the file
+        self.labels = None
+        self._length = None
+        for _ in self._raw():  # fail now, not mid-training, on a wrong encoding
+            break
+
+    def _raw(self):
+        """(offset, text) chunks of the whole file."""
+        opener = gzip.open if self.path.endswith(".gz") else open
+        try:
+            with opener(self.path, "rt", encoding=self.encoding, newline="") as f:
+                offset = 0
+                while True:
+                    text = f.read(self.chunk_chars)
+                    if not text:
+                        return
+                    yield offset, text
+                    offset += len(text)
+        except UnicodeDecodeError as error:
+            raise PipelineError(
+                f"{self.path} is not {self.encoding} text ({error}); pass encoding=... to "
+                "TextFileStream."
+            ) from None
+
+    def chunks(self, whole_words: bool = False):
+        """Yields the view's text in pieces; with ``whole_words`` each piece ends after a
+        space or line break (the rest is carried into the next piece)."""
+        carry = ""
+        for offset, text in self._raw():
+            end = offset + len(text)
+            if end <= self.start:
+                continue
+            if self.stop is not None and offset >= self.stop:
+                break
+            text = text[
+                max(0, self.start - offset) : None if self.stop is None else self.stop - offset
+            ]
+            text = carry + text
+            carry = ""
+            if whole_words:
+                cut = max(text.rfind(" "), text.rfind("\n")) + 1
+                if cut > 0:
+                    text, carry = text[:cut], text[cut:]
+                else:
+                    text, carry = "", text
+            if text:
+                yield text
+        if carry:
+            yield carry
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = sum(len(text) for text in self.chunks())
+        return self._length
+
+    def _view(self, start, stop):
+        view = copy.copy(self)
+        view.start, view.stop, view._length = start, stop, None
+        return view
+
+    def split(self, fraction: float, whole_words: bool = False):
+        """(train, validation): the first and last parts of the text."""
+        cut = self.start + int(len(self) * (1 - fraction))
+        if whole_words:  # move the cut just after the last space or line break before it
+            before = ""
+            for offset, text in self._raw():
+                if offset + len(text) >= cut:
+                    before = text[: cut - offset]
+                    break
+            space = max(before.rfind(" "), before.rfind("\n"))
+            if space >= 0:
+                cut = cut - len(before) + space + 1
+        return self._view(self.start, cut), self._view(cut, self.stop)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        stat = os.stat(self.path)
+        key = (os.path.realpath(self.path), stat.st_size, stat.st_mtime_ns, self.start, self.stop)
+        return hashlib.sha256(repr(key).encode()).hexdigest()
 
 
 def _looks_like_path(text: str) -> bool:
@@ -308,6 +417,8 @@ class TextGenPipeline(Pipeline):
     # ----------------------------------------------------------------- hooks
     def _read(self, data, need_labels=True, text_column="text", encoding="utf-8", **kwargs):
         kwargs.pop("require_two_classes", None)
+        if isinstance(data, TextFileStream) and not kwargs:
+            return data
         if kwargs:
             raise PipelineError(
                 f"Unknown argument(s) {sorted(kwargs)} for reading text; expected "
@@ -317,6 +428,16 @@ class TextGenPipeline(Pipeline):
 
     def _split(self, data, fraction):
         """Holds out the **end** of the text (never shuffled into training)."""
+        if isinstance(data, TextFileStream):
+            train, val = data.split(fraction, whole_words=self.level == "word")
+            if self._count_tokens(val) < self.seq_length + 1:
+                warnings.warn(
+                    f"The held-out end of the text is shorter than one window (seq_length + 1 "
+                    f"= {self.seq_length + 1}); training without validation.",
+                    stacklevel=3,
+                )
+                return data, None
+            return train, val
         cut = int(len(data.text) * (1 - fraction))
         if self.level == "word":  # do not cut a word in two
             space = max(data.text.rfind(" ", 0, cut), data.text.rfind("\n", 0, cut))
@@ -334,12 +455,24 @@ class TextGenPipeline(Pipeline):
         return train, val
 
     def _fit_preprocessor(self, train) -> None:
-        self.tokenizer.build_vocabulary(train.text)
+        if isinstance(train, TextFileStream):
+            self.tokenizer.build_vocabulary(train.chunks(whole_words=self.level == "word"))
+        else:
+            self.tokenizer.build_vocabulary(train.text)
         self._generator = None
         self._check_length(train, "The training text")
 
+    def _count_tokens(self, data) -> int:
+        if isinstance(data, TextFileStream):
+            whole = self.level == "word"
+            return sum(
+                int(self.tokenizer.split(tf.constant([t])).row_lengths()[0])
+                for t in data.chunks(whole_words=whole)
+            )
+        return len(self._encode(data))
+
     def _check_length(self, data, what):
-        n = len(self._encode(data))
+        n = self._count_tokens(data)
         if n < self.seq_length + 1:
             raise PipelineError(
                 f"{what} has {n} tokens, shorter than one training window "
@@ -352,7 +485,13 @@ class TextGenPipeline(Pipeline):
             return
         what = "The training text" if name == "data" else "The validation text"
         self._check_length(data, what)
-        unknown = self.tokenizer.unknown(data.text)
+        if isinstance(data, TextFileStream):
+            seen: dict[str, None] = {}
+            for text in data.chunks(whole_words=self.level == "word"):
+                seen.update(dict.fromkeys(self.tokenizer.unknown(text)))
+            unknown = list(seen)
+        else:
+            unknown = self.tokenizer.unknown(data.text)
         if unknown:
             warnings.warn(
                 f"{what} has {len(unknown)} token(s) not in the vocabulary "
@@ -377,6 +516,8 @@ class TextGenPipeline(Pipeline):
         return x, y
 
     def _dataset(self, data, batch_size, shuffle_seed):
+        if isinstance(data, TextFileStream):
+            return self._stream_dataset(data, batch_size, shuffle_seed)
         ids = self._encode(data)
         if shuffle_seed is None:
             x, y = self._windows(ids, 0)
@@ -390,6 +531,52 @@ class TextGenPipeline(Pipeline):
             order = rng.permutation(len(x))
             x, y = x[order], y[order]
         return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+    def _stream_dataset(self, stream, batch_size, shuffle_seed):
+        """Windows cut from the file chunk by chunk, as ``_dataset`` cuts them from memory."""
+        L, n_tokens = self.seq_length, self._count_tokens(stream)
+        offset = 0
+        if shuffle_seed is not None:
+            rng = np.random.RandomState(shuffle_seed % 2**32)
+            offset = int(rng.randint(min(L, max(1, n_tokens - L))))
+            if (n_tokens - offset - 1) // L == 0:
+                offset = 0
+        n_windows = (n_tokens - offset - 1) // L
+        whole = self.level == "word"
+
+        def generate():
+            order = None
+            if shuffle_seed is not None:  # the same draws as _dataset: one chunk = same batches
+                order = np.random.RandomState(shuffle_seed % 2**32)
+                order.randint(min(L, max(1, n_tokens - L)))
+            buffer, skip = np.zeros(0, np.int32), offset
+            pending_x, pending_y = np.zeros((0, L), np.int32), np.zeros((0, L), np.int32)
+            for text in stream.chunks(whole_words=whole):
+                ids = self.tokenizer.encode(text).astype(np.int32)
+                if skip:
+                    ids, skip = ids[skip:], max(0, skip - len(ids))
+                buffer = np.concatenate([buffer, ids])
+                n = (len(buffer) - 1) // L
+                if n <= 0:
+                    continue
+                x = buffer[: n * L].reshape(n, L)
+                y = buffer[1 : n * L + 1].reshape(n, L)
+                buffer = buffer[n * L :]
+                if order is not None:
+                    perm = order.permutation(n)
+                    x, y = x[perm], y[perm]
+                pending_x = np.concatenate([pending_x, x])
+                pending_y = np.concatenate([pending_y, y])
+                while len(pending_x) >= batch_size:
+                    yield pending_x[:batch_size], pending_y[:batch_size]
+                    pending_x, pending_y = pending_x[batch_size:], pending_y[batch_size:]
+            if len(pending_x):
+                yield pending_x, pending_y
+
+        spec = tf.TensorSpec((None, L), tf.int32)
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
+        n_batches = -(-n_windows // batch_size)
+        return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
     def _build_model(self):
         model = RecurrentLM(
@@ -554,7 +741,8 @@ class TextGenPipeline(Pipeline):
 
         Args:
             prompt: text to continue ("" starts a fresh text, after a line break).
-            max_length: number of new tokens (characters or words) to generate.
+            max_length: number of new tokens (characters or words) to generate, at most
+                1,000,000.
             temperature: 0 is greedy (deterministic); higher is more random.
             top_k: draw only among the k most likely tokens.
             top_p: draw only from the nucleus holding probability mass p.
@@ -573,8 +761,20 @@ class TextGenPipeline(Pipeline):
             ``stream=True`` a generator of text pieces.
         """
         self._require_fitted("generate")
-        max_length = _int_arg("max_length", max_length)
+        max_length = _int_arg("max_length", max_length, maximum=MAX_GENERATED)
         num_samples = _int_arg("num_samples", num_samples)
+        for name, value, optional in (
+            ("temperature", temperature, False),
+            ("top_k", top_k, True),
+            ("top_p", top_p, True),
+        ):  # Python numbers here (the exported graph takes tensors)
+            if not (optional and value is None) and (
+                isinstance(value, bool) or not isinstance(value, numbers.Real)
+            ):
+                raise PipelineError(
+                    f"Received `{name}={value!r}`; expected a number"
+                    + (" or None." if optional else ".")
+                )
         try:
             temperature = _check_temperature(temperature)
             top_k = _check_top_k(top_k)
@@ -583,7 +783,7 @@ class TextGenPipeline(Pipeline):
             raise PipelineError(str(error)) from None
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
-        seed = _int_arg("seed", seed, minimum=0) % (2**31 - 1)
+        seed = _int_arg("seed", seed, minimum=0, maximum=2**63 - 1) % (2**31 - 1)
         stops = _check_stop(stop)
         ids = self._prompt_ids(prompt, on_unknown)
         gen = self._generator_module()

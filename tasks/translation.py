@@ -41,6 +41,7 @@ __all__ = ["TranslationPipeline", "Seq2Seq"]
 _CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
 _ATTENTION = ("bahdanau", "luong")
 START, END = "[START]", "[END]"
+MAX_DECODED = 1000  # most target tokens translate() will produce per sentence
 START_ID, END_ID = 2, 3
 _BUCKET = 8  # batches are padded to a multiple of this many tokens (fewer XLA shapes)
 _NO_SPACE_BEFORE = ".,;:!?)]}»%"
@@ -481,7 +482,7 @@ class TranslationPipeline(Pipeline):
             texts: a string or a list of strings.
             beam_width: 1 is greedy.
             length_penalty: 0 ranks by raw log-probability; higher favours longer.
-            max_length: most target tokens (default ``target_max_length``).
+            max_length: most target tokens (default ``target_max_length``; at most 1000).
             return_attention: also return attention maps.
 
         Returns:
@@ -503,7 +504,9 @@ class TranslationPipeline(Pipeline):
                 f"Received `length_penalty={length_penalty!r}`; expected a number >= 0."
             )
         max_length = (
-            self.target_max_length if max_length is None else _int_arg("max_length", max_length)
+            self.target_max_length
+            if max_length is None
+            else _int_arg("max_length", max_length, maximum=MAX_DECODED)
         )
         if warn:
             self._warn_long_or_empty(texts)

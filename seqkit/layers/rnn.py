@@ -17,6 +17,7 @@ every backend) and one fast path for the TensorFlow backend
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from seqkit.layers import _validation as V
@@ -326,6 +327,24 @@ class RNN(keras.layers.Layer):
                 f"Received `sequences=None` in layer '{self.name}'; expected a 3D tensor of "
                 "shape (batch, timesteps, features)."
             )
+        symbolic_list = isinstance(sequences, list | tuple) and any(
+            hasattr(item, "shape") for item in sequences
+        )
+        plain = not hasattr(sequences, "shape") or isinstance(sequences, np.ndarray)
+        if plain and not symbolic_list:  # plain Python / NumPy data: a numeric array
+            try:
+                array = np.asarray(sequences)
+            except ValueError as error:
+                raise ValueError(
+                    f"Received `sequences` that is not an array in layer '{self.name}' ({error})."
+                ) from None
+            if array.dtype.kind not in "biufc":
+                raise ValueError(
+                    f"Received `sequences` of dtype {array.dtype} in layer '{self.name}'; "
+                    "expected numbers (floats). Map tokens to ids and embed them first."
+                )
+            V.check_sequence_shape(array.shape, self.name)
+            sequences = array
         return super().__call__(sequences, *args, **kwargs)
 
     def build(self, sequences_shape, initial_state_shape=None):

@@ -8,6 +8,7 @@ import pytest
 
 import seqkit.data
 from seqkit.data import DataError, TextStream
+from tasks.base import PipelineError
 from tasks.sentiment import SentimentPipeline
 from tests.tasks.conftest import SMALL, make_reviews
 
@@ -77,3 +78,52 @@ def test_stream_errors_are_clear(tmp_path, review_file):
         list(TextStream(str(bad)).chunks())
     with pytest.raises(DataError, match=r"chunk_rows=0"):
         TextStream(path, text_column="review", chunk_rows=0)
+
+
+# ---------------------------------------------------------------- text generation
+from tasks.textgen import TextFileStream, TextGenPipeline  # noqa: E402
+from tests.tasks.test_textgen import make_text  # noqa: E402
+
+LM_SMALL = dict(units=16, layers=1, embedding_dim=8, seq_length=24, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    text = make_text(400, seed=2)
+    path = tmp_path_factory.mktemp("lm") / "corpus.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return str(path), text
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_textgen_stream_in_one_chunk_trains_exactly_like_memory(corpus_file, level):
+    path, text = corpus_file
+    fit = dict(epochs=2, batch_size=16, verbose=0, checkpoint_dir=None)
+    small = {**LM_SMALL, "seq_length": 24 if level == "char" else 6}
+    memory = TextGenPipeline(**small, level=level, seed=1).fit(text, **fit)
+    stream = TextGenPipeline(**small, level=level, seed=1).fit(
+        TextFileStream(path, chunk_chars=10**7), **fit
+    )
+    assert stream.tokenizer.vocabulary == memory.tokenizer.vocabulary
+    for a, b in zip(stream.model.get_weights(), memory.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_textgen_stream_in_small_chunks_reads_the_same_tokens(corpus_file, monkeypatch):
+    path, text = corpus_file
+    lm = TextGenPipeline(**LM_SMALL, level="word", seed=0)
+    small = TextFileStream(path, chunk_chars=97)
+    assert "".join(small.chunks(whole_words=True)) == text  # no character lost or doubled
+    train, val = small.split(0.1, whole_words=True)
+    assert "".join(train.chunks()) + "".join(val.chunks()) == text
+    assert "".join(train.chunks()).endswith((" ", "\n"))  # never inside a word
+
+    def refuse(*a, **k):
+        raise AssertionError("the file was read whole")
+
+    monkeypatch.setattr("tasks.textgen._read_file", refuse)
+    lm.fit(small, epochs=2, batch_size=16, verbose=0, checkpoint_dir=None, learning_rate=1e-2)
+    assert lm.history["val_loss"][-1] < lm.history["val_loss"][0]
+    with pytest.raises(PipelineError, match=r"TextFileStream: received `path='nope.txt'`"):
+        TextFileStream("nope.txt")
