@@ -171,6 +171,30 @@ def _read_json(path: str):
         return json.load(f)
 
 
+def _halve_weights(path: str) -> None:
+    """Rewrites every float32 array of a Keras ``.weights.h5`` file as float16."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        names: list[str] = []
+        f.visititems(
+            lambda name, item: (
+                names.append(name)
+                if isinstance(item, h5py.Dataset) and item.dtype == np.float32
+                else None
+            )
+        )
+        for name in names:
+            values = f[name][()]
+            if np.abs(values).max(initial=0) > np.finfo(np.float16).max:
+                raise PipelineError(
+                    f"A weight ({name}) exceeds the float16 range; save with "
+                    "weights_dtype='float32'."
+                )
+            del f[name]
+            f.create_dataset(name, data=values.astype(np.float16))
+
+
 def _check_inside(folder: str, path: str) -> None:
     """Refuses a file of a saved pipeline that is a link or resolves outside its folder."""
     real_folder = os.path.realpath(folder)
@@ -625,16 +649,22 @@ class Pipeline:
         return h.hexdigest()
 
     # ----------------------------------------------------------------- save / load
-    def save(self, path: str) -> str:
+    def save(self, path: str, weights_dtype: str = "float32") -> str:
         """Saves the pipeline into the folder ``path``, atomically.
 
         The folder is written beside ``path`` and renamed into place, so an
         interrupted save leaves the previous copy loadable.
 
+        Args:
+            path: the folder.
+            weights_dtype: "float32" (exact) or "float16" (half the size; the
+                weights load back into float32, rounded to 11 significant bits).
+
         Returns:
             ``path``.
         """
         self._require_fitted("save")
+        choice("weights_dtype", weights_dtype, ["float32", "float16"])
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
             raise PipelineError(f"Received `path={path!r}`; expected a folder path.")
         path = os.fspath(path)
@@ -651,12 +681,15 @@ class Pipeline:
                     "seqkit_version": seqkit.__version__,
                     "config": self.get_config(),
                     "history": self.history,
+                    "weights_dtype": weights_dtype,
                 },
             )
             _write_json(os.path.join(tmp, ASSETS_FILE), self._get_assets())
             # A model without an optimizer: the saved weights hold no Adam slots
             # (a third of the size; fine_tune starts a fresh optimizer anyway).
             self._bare_model().save_weights(os.path.join(tmp, WEIGHTS_FILE))
+            if weights_dtype == "float16":
+                _halve_weights(os.path.join(tmp, WEIGHTS_FILE))
         return path
 
     def _bare_model(self):

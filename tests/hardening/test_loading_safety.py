@@ -92,3 +92,19 @@ def test_loading_never_unpickles(saved, fitted, monkeypatch, task):
         assert first.equals(second)
     else:
         assert repr(first) == repr(second)
+
+
+def test_float16_save_halves_the_file_and_loads_back_close(fitted, tmp_path):
+    import numpy as np
+
+    mt = fitted["translation"]
+    full = mt.save(str(tmp_path / "full"))
+    half = mt.save(str(tmp_path / "half"), weights_dtype="float16")
+    size = lambda p: os.path.getsize(os.path.join(p, "model.weights.h5"))  # noqa: E731
+    assert size(half) < 0.6 * size(full)
+    loaded = tasks.load(half)
+    for a, b in zip(loaded.model.get_weights(), mt.model.get_weights()):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    with pytest.raises(PipelineError, match=r"weights_dtype='bfloat16'"):
+        mt.save(str(tmp_path / "x"), weights_dtype="bfloat16")
