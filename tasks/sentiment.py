@@ -448,6 +448,7 @@ class SentimentPipeline(Pipeline):
         """
         if not isinstance(text, str):
             raise PipelineError(f"explain() takes one string; received {type(text).__name__}.")
+        text = repair_surrogates(text)
         self._require_fitted("explain")
         ids = self.vectorizer.encode([text])[0]
         words = self.vectorizer.tokens(text)
