@@ -500,11 +500,10 @@ class Pipeline:
                 if old_weights is not None:
                     self.model.set_weights(old_weights)
             optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm)
+            # XLA cannot place a train step over mirrored variables on several CPUs.
+            jit = self._jit_compile and (strategy is None or strategy.num_replicas_in_sync == 1)
             self.model.compile(
-                optimizer=optimizer,
-                loss=self._loss(),
-                metrics=self._metrics(),
-                jit_compile=self._jit_compile,
+                optimizer=optimizer, loss=self._loss(), metrics=self._metrics(), jit_compile=jit
             )
             # Build the optimizer's slots now so that checkpoints can restore them.
             optimizer.build(self.model.trainable_variables)

@@ -261,9 +261,9 @@ flags = st.sampled_from(
     argv=st.lists(st.one_of(odd_text.filter(lambda s: "\x00" not in s), flags), max_size=4),
 )
 def test_command_line(tiny_models, tmp_path, monkeypatch, capsys, command, argv):
-    from seqkit.cli import main
-
     import io
+
+    from seqkit.cli import main
 
     monkeypatch.chdir(tmp_path)  # whatever a command writes lands here
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # commands without texts read stdin
