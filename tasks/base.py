@@ -60,6 +60,7 @@ SHIPPED = {
     "sentiment": "sentiment-imdb",
     "textgen": "textgen-shakespeare",
     "forecasting": "forecast-stocks",
+    "translation": "translate-spa-eng",
 }
 
 
@@ -172,27 +173,34 @@ def _read_json(path: str):
 
 
 def _halve_weights(path: str) -> None:
-    """Rewrites every float32 array of a Keras ``.weights.h5`` file as float16."""
+    """Rewrites a Keras ``.weights.h5`` file with its float32 arrays as float16.
+
+    A fresh file is written and renamed over the old one: HDF5 never gives back
+    the space of a deleted dataset, so converting in place would not shrink it.
+    """
     import h5py
 
-    with h5py.File(path, "r+") as f:
-        names: list[str] = []
-        f.visititems(
-            lambda name, item: (
-                names.append(name)
-                if isinstance(item, h5py.Dataset) and item.dtype == np.float32
-                else None
-            )
-        )
-        for name in names:
-            values = f[name][()]
-            if np.abs(values).max(initial=0) > np.finfo(np.float16).max:
-                raise PipelineError(
-                    f"A weight ({name}) exceeds the float16 range; save with "
-                    "weights_dtype='float32'."
-                )
-            del f[name]
-            f.create_dataset(name, data=values.astype(np.float16))
+    def copy(src, dst):
+        dst.attrs.update(dict(src.attrs))
+        for name, item in src.items():
+            if isinstance(item, h5py.Group):
+                copy(item, dst.create_group(name))
+                continue
+            values = item[()]
+            if item.dtype == np.float32:
+                if np.abs(values).max(initial=0) > np.finfo(np.float16).max:
+                    raise PipelineError(
+                        f"A weight ({item.name}) exceeds the float16 range; save with "
+                        "weights_dtype='float32'."
+                    )
+                values = values.astype(np.float16)
+            dst.create_dataset(name, data=values)
+            dst[name].attrs.update(dict(item.attrs))
+
+    tmp = f"{path}.half"
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        copy(src, dst)
+    os.replace(tmp, path)
 
 
 def _check_inside(folder: str, path: str) -> None:

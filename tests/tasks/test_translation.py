@@ -312,3 +312,27 @@ def test_seqkit_translate_and_train_commands(tmp_path, capsys):
     assert "bleu_beam" in json.loads(capsys.readouterr().out)
     assert main(["translate", "hola", "--model", "sentiment"]) == 2
     assert "translate needs a translation one" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- shipped model
+def test_shipped_model_translates_everyday_spanish(capsys):
+    from seqkit.cli import main
+
+    mt = tasks.load("translation")
+    assert isinstance(mt, TranslationPipeline) and (mt.source_lang, mt.target_lang) == ("es", "en")
+    sources = ["¿Dónde está la biblioteca?", "Tengo hambre.", "No sé qué hacer."]
+    greedy = mt.translate(sources, return_attention=True)
+    beam = mt.translate(sources, beam_width=4, return_attention=True)
+    assert [b["translation"] for b in beam] == [
+        "Where is the library?",
+        "I'm hungry.",
+        "I don't know what to do.",
+    ]
+
+    def norm(r):  # the length-normalised model score beam search ranks by
+        return float(length_normalize(r["score"], len(r["target_tokens"]), 0.6))
+
+    assert all(norm(b) >= norm(g) - 1e-4 for g, b in zip(greedy, beam))
+    capsys.readouterr()
+    assert main(["translate", "¿Dónde está la biblioteca?"]) == 0
+    assert "Where is the library?" in capsys.readouterr().out
