@@ -100,8 +100,24 @@ def test_float16_save_halves_the_file_and_loads_back_close(fitted, tmp_path):
     mt = fitted["translation"]
     full = mt.save(str(tmp_path / "full"))
     half = mt.save(str(tmp_path / "half"), weights_dtype="float16")
+    import h5py
+
+    def floats(folder):  # (dtypes of the float arrays, their bytes)
+        found = []
+        with h5py.File(os.path.join(folder, "model.weights.h5"), "r") as f:
+            f.visititems(
+                lambda _, item: (
+                    found.append((item.dtype, item.nbytes))
+                    if isinstance(item, h5py.Dataset) and item.dtype.kind == "f"
+                    else None
+                )
+            )
+        return {str(d) for d, _ in found}, sum(n for _, n in found)
+
+    (kinds32, bytes32), (kinds16, bytes16) = floats(full), floats(half)
+    assert kinds32 == {"float32"} and kinds16 == {"float16"} and bytes16 * 2 == bytes32
     size = lambda p: os.path.getsize(os.path.join(p, "model.weights.h5"))  # noqa: E731
-    assert size(half) < 0.6 * size(full)
+    assert size(full) - size(half) >= 0.9 * bytes32 / 2  # shrinks by about what was halved
     loaded = tasks.load(half)
     for a, b in zip(loaded.model.get_weights(), mt.model.get_weights()):
         assert a.dtype == np.float32

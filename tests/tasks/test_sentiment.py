@@ -237,7 +237,8 @@ def test_crash_between_renames_falls_back_to_the_old_copy(trained, tmp_path):
 # --------------------------------------------------------------------------- errors
 def test_unknown_name_lists_the_shipped_ones():
     with pytest.raises(
-        PipelineError, match=r"the shipped ones are 'forecasting', 'sentiment', 'textgen', 'translation'"
+        PipelineError,
+        match=r"the shipped ones are 'forecasting', 'sentiment', 'textgen', 'translation'",
     ):
         tasks.load("no-such-model")
 
