@@ -99,9 +99,7 @@ def cmd_train(args):
             json.dump(result, f, indent=1, ensure_ascii=False)
     if args.save:
         if args.weights_dtype == "float16":
-            with tempfile.TemporaryDirectory() as tmp:
-                mt.save(os.path.join(tmp, "full"))
-                ship(os.path.join(tmp, "full"), args.save, out)
+            ship(mt, args.save, out)
         else:
             mt.save(args.save)
             write_card(args.save, result)
@@ -114,7 +112,7 @@ def ship(trained, folder, result_path):
 
     with open(result_path) as f:
         result = json.load(f)
-    tasks.load(trained).save(folder, weights_dtype="float16")
+    trained.save(folder, weights_dtype="float16")
     shipped = tasks.load(folder)
     _, test = load_split(result["direction"])
     start = time.time()
@@ -131,7 +129,9 @@ def ship(trained, folder, result_path):
 
 
 def cmd_ship(args):
-    ship(args.trained, args.save, args.json)
+    import tasks
+
+    ship(tasks.load(args.trained), args.save, args.json)
 
 
 def write_card(folder, r):

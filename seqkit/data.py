@@ -263,7 +263,7 @@ def read_texts(data, text_column: str = "text", label_column: str | None = "labe
     :func:`read_text_classification`).
     """
     if isinstance(data, str):
-        return TextLabelData([data], None, "text")
+        return TextLabelData([repair_surrogates(data)], None, "text")
     return _read(data, text_column, label_column, need_labels=False)
 
 

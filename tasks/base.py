@@ -197,10 +197,8 @@ def _halve_weights(path: str) -> None:
             dst.create_dataset(name, data=values)
             dst[name].attrs.update(dict(item.attrs))
 
-    tmp = f"{path}.half"
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+    with atomic_file(path) as tmp, h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
         copy(src, dst)
-    os.replace(tmp, path)
 
 
 def _check_inside(folder: str, path: str) -> None:
@@ -730,9 +728,9 @@ class Pipeline:
             raise PipelineError(f"{assets_path} must hold a JSON object.")
         try:
             pipeline._set_assets(assets)
+        except PipelineError:
+            raise
         except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, PipelineError):
-                raise
             raise PipelineError(
                 f"{assets_path} does not fit the saved config ({type(error).__name__}: {error})."
             ) from None

@@ -35,6 +35,7 @@ __all__ = ["SentimentPipeline"]
 _CELLS = ("lstm", "gru", "rnn")
 _POOLING = ("max_mean", "max", "mean", "last")
 _BUCKET = 32  # sequences in a batch are padded to a multiple of this
+_SORT_SPAN = 50  # batches are sorted by length within spans of this many batches
 
 
 @register("sentiment")
@@ -212,7 +213,7 @@ class SentimentPipeline(Pipeline):
     def _batches(ids, batch_size, order):
         """Yields index arrays: chunks of 50 batches sorted by length (less padding)."""
         lengths = np.array([len(x) for x in ids])
-        chunk = batch_size * 50
+        chunk = batch_size * _SORT_SPAN
         batches = []
         for start in range(0, len(order), chunk):
             part = order[start : start + chunk]
@@ -268,9 +269,10 @@ class SentimentPipeline(Pipeline):
 
         signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
         dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-        span = batch_size * 50  # _batches sorts spans of 50 batches
+        span = batch_size * _SORT_SPAN  # _batches splits each chunk the same way
         n_batches = sum(
-            (size // span) * 50 + -(-(size % span) // batch_size) for size in stream.chunk_sizes()
+            (size // span) * _SORT_SPAN + -(-(size % span) // batch_size)
+            for size in stream.chunk_sizes()
         )
         return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
@@ -339,10 +341,7 @@ class SentimentPipeline(Pipeline):
     # ----------------------------------------------------------------- inference
     def _texts(self, inputs, what) -> list[str]:
         self._require_fitted(what)
-        if isinstance(inputs, str):
-            return [repair_surrogates(inputs)]
-        read = read_texts(inputs)
-        return read.texts
+        return read_texts(inputs).texts
 
     def _logits(self, ids: list[np.ndarray], batch_size: int = 256, heads=False) -> np.ndarray:
         """Logits, (n, classes): the mean over the model's heads (or (n, heads, classes))."""

@@ -399,6 +399,7 @@ class TextGenPipeline(Pipeline):
         cap = max_tokens if max_tokens is not None else (None if level == "char" else 20000)
         self.tokenizer = LMTokenizer(level, max_tokens=cap, lowercase=lowercase)
         self._generator = None
+        self._stream_token_counts: dict[str, int] = {}  # TextFileStream fingerprint -> tokens
 
     def get_config(self) -> dict:
         return {
@@ -463,12 +464,14 @@ class TextGenPipeline(Pipeline):
         self._check_length(train, "The training text")
 
     def _count_tokens(self, data) -> int:
-        if isinstance(data, TextFileStream):
-            whole = self.level == "word"
-            return sum(
-                int(self.tokenizer.split(tf.constant([t])).row_lengths()[0])
-                for t in data.chunks(whole_words=whole)
-            )
+        if isinstance(data, TextFileStream):  # one streamed pass per file view, then cached
+            counts, key = self._stream_token_counts, data.fingerprint()
+            if key not in counts:
+                counts[key] = sum(
+                    int(self.tokenizer.split(tf.constant([t])).row_lengths()[0])
+                    for t in data.chunks(whole_words=self.level == "word")
+                )
+            return counts[key]
         return len(self._encode(data))
 
     def _check_length(self, data, what):
@@ -522,9 +525,7 @@ class TextGenPipeline(Pipeline):
         if shuffle_seed is None:
             x, y = self._windows(ids, 0)
         else:
-            rng = np.random.RandomState(shuffle_seed % 2**32)
-            # A new window phase every epoch, so the model sees every boundary.
-            offset = int(rng.randint(min(self.seq_length, max(1, len(ids) - self.seq_length))))
+            rng, offset = self._window_phase(shuffle_seed, len(ids))
             x, y = self._windows(ids, offset)
             if len(x) == 0:
                 x, y = self._windows(ids, 0)
@@ -532,13 +533,19 @@ class TextGenPipeline(Pipeline):
             x, y = x[order], y[order]
         return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
+    def _window_phase(self, shuffle_seed, n_tokens):
+        """(the epoch's RNG, window offset): a new phase every epoch, so the model sees
+        every boundary; the offset is the RNG's first draw."""
+        rng = np.random.RandomState(shuffle_seed % 2**32)
+        L = self.seq_length
+        return rng, int(rng.randint(min(L, max(1, n_tokens - L))))
+
     def _stream_dataset(self, stream, batch_size, shuffle_seed):
         """Windows cut from the file chunk by chunk, as ``_dataset`` cuts them from memory."""
         L, n_tokens = self.seq_length, self._count_tokens(stream)
         offset = 0
         if shuffle_seed is not None:
-            rng = np.random.RandomState(shuffle_seed % 2**32)
-            offset = int(rng.randint(min(L, max(1, n_tokens - L))))
+            _, offset = self._window_phase(shuffle_seed, n_tokens)
             if (n_tokens - offset - 1) // L == 0:
                 offset = 0
         n_windows = (n_tokens - offset - 1) // L
@@ -547,8 +554,7 @@ class TextGenPipeline(Pipeline):
         def generate():
             order = None
             if shuffle_seed is not None:  # the same draws as _dataset: one chunk = same batches
-                order = np.random.RandomState(shuffle_seed % 2**32)
-                order.randint(min(L, max(1, n_tokens - L)))
+                order, _ = self._window_phase(shuffle_seed, n_tokens)
             buffer, skip = np.zeros(0, np.int32), offset
             pending_x, pending_y = np.zeros((0, L), np.int32), np.zeros((0, L), np.int32)
             for text in stream.chunks(whole_words=whole):
