@@ -65,7 +65,13 @@ class SentimentPipeline(Pipeline):
         lowercase, strip_html: text normalisation switches.
         punctuation: "split" (own tokens), "strip" (removed) or "keep" (attached).
         pooling: "max_mean", "max", "mean" or "last" (the encoder's final state).
-        ngram_buckets: size of the hashed word-bigram table (0: none).
+        ngram_buckets: size of the hashed word n-gram table (0: none).
+        ngram_order: longest word n-gram in that table: 2 (words and bigrams) or 3
+            (and trigrams).
+        ngram_nb: scale each n-gram's weight by its naive-Bayes log-count ratio,
+            counted on the training texts (as in NBSVM, Wang & Manning 2012): a
+            strong prior for a linear text model. Kept, not recounted, by
+            ``fine_tune``.
         encoders: independent recurrent encoders over the shared embedding, each
             with its own classifier and loss (an ensemble in one model).
         seed: seeds weights, data order and dropout.
@@ -95,6 +101,8 @@ class SentimentPipeline(Pipeline):
         punctuation: str = "split",
         pooling: str = "max_mean",
         ngram_buckets: int = 0,
+        ngram_order: int = 2,
+        ngram_nb: bool = False,
         encoders: int = 1,
         seed: int = 0,
     ):
@@ -113,6 +121,11 @@ class SentimentPipeline(Pipeline):
         self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
         self.pooling = _choice("pooling", pooling, _POOLING)
         self.ngram_buckets = _int_arg("ngram_buckets", ngram_buckets, minimum=0)
+        self.ngram_order = _int_arg("ngram_order", ngram_order, minimum=2, maximum=3)
+        if not isinstance(ngram_nb, bool):
+            raise PipelineError(f"Received `ngram_nb={ngram_nb!r}`; expected True or False.")
+        self.ngram_nb = ngram_nb
+        self._ngram_prior = None  # (rows, classes) log-count ratios, set by fit
         self.encoders = _int_arg("encoders", encoders)
         try:
             self.vectorizer = WordVectorizer(
@@ -144,6 +157,8 @@ class SentimentPipeline(Pipeline):
             "punctuation": v["punctuation"],
             "pooling": self.pooling,
             "ngram_buckets": self.ngram_buckets,
+            "ngram_order": self.ngram_order,
+            "ngram_nb": self.ngram_nb,
             "encoders": self.encoders,
             "seed": self.seed,
         }
@@ -177,9 +192,48 @@ class SentimentPipeline(Pipeline):
                     f"{train.source}: every row has the same label ({self.labels[0]!r}); "
                     "training needs at least two classes."
                 )
+            if self.ngram_buckets and self.ngram_nb:  # a second streamed pass
+                self._ngram_prior = self._count_ngram_prior(train.chunks())
             return
         self.vectorizer.build_vocabulary(train.texts)
         self.labels = sorted(set(train.labels))
+        if self.ngram_buckets and self.ngram_nb:
+            self._ngram_prior = self._count_ngram_prior([train])
+
+    def _ngram_bag(self):
+        return NgramBag(
+            self.vectorizer.vocabulary_size,
+            self.ngram_buckets,
+            len(self.labels),
+            order=self.ngram_order,
+            prior=self.ngram_nb,
+            seed=self.seed,
+            name="ngrams",
+        )
+
+    def _count_ngram_prior(self, chunks, smoothing: float = 1.0) -> np.ndarray:
+        """One-vs-rest naive-Bayes log-count ratios of every n-gram row.
+
+        ``r[g, c] = log(p_c[g] / |p_c|) - log(q_c[g] / |q_c|)``, where ``p_c`` counts
+        the training texts of class c that contain gram g (each text once), ``q_c``
+        those of the other classes, both plus ``smoothing``.
+        """
+        bag = self._ngram_bag()
+        rows = self.vectorizer.vocabulary_size + self.ngram_buckets
+        counts = np.zeros((len(self.labels), rows), dtype=np.float64)
+        for chunk in chunks:
+            ids, y = self._encode(chunk), self._label_ids(chunk.labels)
+            for start in range(0, len(ids), 256):
+                index = np.arange(start, min(start + 256, len(ids)))
+                grams, weight = (np.asarray(t) for t in bag.gram_ids(self._pad(ids, index)))
+                for row, label in zip(range(len(index)), y[index]):
+                    counts[label, np.unique(grams[row][weight[row] > 0])] += 1.0
+        present = counts + smoothing  # (classes, rows)
+        rest = counts.sum(axis=0, keepdims=True) - counts + smoothing  # other classes
+        ratios = np.log(present / present.sum(axis=1, keepdims=True)) - np.log(
+            rest / rest.sum(axis=1, keepdims=True)
+        )
+        return ratios.T.astype(np.float32)  # (rows, classes)
 
     def _check_fine_tune_data(self, data, name) -> None:
         if data is None:
@@ -307,15 +361,10 @@ class SentimentPipeline(Pipeline):
                 x = keras.layers.Dropout(self.dropout, name=f"dropout{tag}")(x)
             heads.append(keras.layers.Dense(len(self.labels), name=f"classifier{tag}")(x))
         if self.ngram_buckets:
-            heads.append(
-                NgramBag(
-                    self.vectorizer.vocabulary_size,
-                    self.ngram_buckets,
-                    len(self.labels),
-                    seed=self.seed,
-                    name="ngrams",
-                )(ids)
-            )
+            bag = self._ngram_bag()
+            heads.append(bag(ids))
+            if self._ngram_prior is not None:  # a fresh fit; a loaded model reads its own
+                bag.prior.assign(self._ngram_prior)
         logits = StackHeads(name="heads")(heads)  # (batch, heads, classes)
         return keras.Model(ids, logits, name="sentiment")
 
@@ -494,10 +543,11 @@ class SentimentPipeline(Pipeline):
 
 @keras.saving.register_keras_serializable(package="seqkit")
 class NgramBag(keras.layers.Layer):
-    """A linear term over the words and hashed word bigrams of a text.
+    """A linear term over the words and hashed word n-grams of a text.
 
-    ``logits = scale * sum(table[gram] for gram in words + bigrams) / sqrt(number of grams)``;
-    bigram (a, b) is hashed into ``buckets`` rows after the vocabulary rows. ``scale``
+    ``logits = scale * sum(table[gram] for gram in words + bigrams [+ trigrams])
+    / sqrt(number of grams)``; bigrams (and, with ``order=3``, trigrams) are hashed
+    into ``buckets`` rows after the vocabulary rows. ``scale``
     multiplies this table's effective learning rate under Adam (a linear model over
     sparse features needs far larger steps than the recurrent weights); ``dropout``
     drops whole grams in training.
@@ -510,11 +560,24 @@ class NgramBag(keras.layers.Layer):
     """
 
     def __init__(
-        self, vocabulary_size, buckets, classes, scale=10.0, dropout=0.5, seed=None, **kwargs
+        self,
+        vocabulary_size,
+        buckets,
+        classes,
+        scale=10.0,
+        dropout=0.5,
+        order=2,
+        prior=False,
+        seed=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        if order not in (2, 3):
+            raise ValueError(f"Received `order={order!r}`; expected 2 or 3.")
         self.vocabulary_size = int(vocabulary_size)
         self.buckets = int(buckets)
+        self.order = int(order)
+        self.use_prior = bool(prior)
         self.classes = int(classes)
         self.scale = float(scale)
         self.dropout = float(dropout)
@@ -527,19 +590,50 @@ class NgramBag(keras.layers.Layer):
             initializer="zeros",
             name="table",
         )
+        # Fixed per-gram scales of the table (naive-Bayes log-count ratios), set
+        # by the pipeline from its training data.
+        self.prior = None
+        if self.use_prior:
+            self.prior = self.add_weight(
+                shape=(self.vocabulary_size + self.buckets, self.classes),
+                initializer="ones",
+                trainable=False,
+                name="prior",
+            )
 
-    def call(self, ids, training=False):
+    def gram_ids(self, ids):
+        """Table rows of every gram and whether it is present (not padding).
+
+        Args:
+            ids: (batch, time) int token ids, 0 = padding.
+
+        Returns:
+            (grams, weight): (batch, grams) int32 rows and float32 0/1.
+        """
         ids = ops.cast(ids, "int32")  # (batch, time)
         present = ops.cast(ids > 0, "float32")
         # int32 products wrap around; floor-mod keeps the hash in [0, buckets).
-        bigram = (ids[:, :-1] * 7919 + ids[:, 1:] * 104729) % self.buckets + self.vocabulary_size
+        pair = (ids[:, :-1] * 7919 + ids[:, 1:] * 104729) % self.buckets  # (batch, time - 1)
         both = present[:, :-1] * present[:, 1:]
-        grams = ops.concatenate([ids, bigram], axis=1)  # (batch, 2 * time - 1)
-        weight = ops.concatenate([present, both], axis=1)  # (batch, grams)
+        grams = [ids, pair + self.vocabulary_size]
+        weights = [present, both]
+        if self.order == 3:
+            # A trigram extends its first two words' bigram hash with the third word.
+            triple = (pair[:, :-1] * 1000003 + ids[:, 2:] * 8191 + 12289) % self.buckets
+            grams.append(triple + self.vocabulary_size)
+            weights.append(both[:, :-1] * present[:, 2:])
+        grams = ops.concatenate(grams, axis=1)  # (batch, grams)
+        weight = ops.concatenate(weights, axis=1)  # (batch, grams)
+        return grams, weight
+
+    def call(self, ids, training=False):
+        grams, weight = self.gram_ids(ids)
         if training and self.dropout:
             keep = keras.random.uniform(ops.shape(weight), seed=self.seed_generator)
             weight = weight * ops.cast(keep >= self.dropout, weight.dtype)
-        rows = ops.take(self.table * self.scale, grams, axis=0)  # (batch, grams, classes)
+        rows = ops.take(self.table, grams, axis=0) * self.scale  # (batch, grams, classes)
+        if self.prior is not None:
+            rows = rows * ops.take(self.prior, grams, axis=0)
         total = ops.sum(rows * weight[..., None], axis=1)  # (batch, classes)
         return total / ops.sqrt(ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0))
 
@@ -554,6 +648,8 @@ class NgramBag(keras.layers.Layer):
             "classes": self.classes,
             "scale": self.scale,
             "dropout": self.dropout,
+            "order": self.order,
+            "prior": self.use_prior,
             "seed": self.seed,
         }
 

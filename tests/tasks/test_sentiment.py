@@ -123,6 +123,66 @@ def test_other_cells_and_options_train(cell):
     }
 
 
+def test_ngram_bag_reads_words_bigrams_and_trigrams():
+    from tasks.sentiment import NgramBag
+
+    ids = np.array([[5, 6, 7, 5, 6, 7, 0, 0]], dtype="int32")  # 6 words, 2 padding
+    for order, expected in ((2, 6 + 5), (3, 6 + 5 + 4)):
+        bag = NgramBag(10, 10007, 2, order=order, dropout=0.0)
+        grams, weight = (np.asarray(t) for t in bag.gram_ids(ids))
+        present = grams[0][weight[0] > 0]
+        assert len(present) == expected
+        assert present.min() >= 1 and present.max() < 10 + 10007
+        # "5 6" and "5 6 7" occur twice: equal n-grams share a row, others do not.
+        assert len(set(present.tolist())) == (6 if order == 2 else 9)
+        # The output is the documented sum over present grams / sqrt(count).
+        bag.build(ids.shape)
+        table = np.random.default_rng(0).normal(size=(10017, 2)).astype("float32")
+        bag.table.assign(table)
+        out = np.asarray(bag(ids))
+        np.testing.assert_allclose(
+            out[0], 10.0 * table[present].sum(axis=0) / np.sqrt(expected), rtol=1e-5
+        )
+
+
+def test_ngram_nb_prior_is_the_log_count_ratio(tmp_path):
+    texts = ["good film", "good plot", "good good", "bad film", "dull plot"]
+    labels = ["pos", "pos", "pos", "neg", "neg"] * 1
+    clf = SentimentPipeline(
+        units=4, embedding_dim=4, max_tokens=50, ngram_buckets=31, ngram_nb=True, seed=1
+    ).fit(
+        (texts * 4, labels * 4),
+        validation_data=(texts, labels),
+        epochs=1,
+        verbose=0,
+        checkpoint_dir=None,
+    )
+    prior = clf.model.get_layer("ngrams").prior.numpy()  # (rows, classes ["neg", "pos"])
+    # Binary one-vs-rest ratios are antisymmetric.
+    np.testing.assert_allclose(prior[:, 0], -prior[:, 1], rtol=1e-6)
+    # Each text counts a gram once ("good good" too): "good" is in 12 of the 12
+    # positive texts and 0 of the 8 negative ones; +1 smoothing, normalised by
+    # each class's total gram count (words + bigrams, once per text, plus one per row).
+    bag = clf.model.get_layer("ngrams")
+    rows = bag.vocabulary_size + bag.buckets
+    pos_total = 4 * (2 + 1) * 3 - 4 + rows  # "good good": one distinct word and one bigram
+    neg_total = 4 * (2 + 1) * 2 + rows
+    good = clf.vectorizer.vocabulary.index("good")
+    expected = np.log((12 + 1) / pos_total) - np.log((0 + 1) / neg_total)
+    np.testing.assert_allclose(prior[good, 1], expected, rtol=1e-5)
+    # fine_tune keeps the prior; save/load carries it.
+    clf.fine_tune((["bad good"] * 8, ["neg"] * 8), epochs=1, verbose=0, checkpoint_dir=None)
+    np.testing.assert_array_equal(clf.model.get_layer("ngrams").prior.numpy(), prior)
+    clf.save(str(tmp_path / "m"))
+    loaded = tasks.load(str(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.model.get_layer("ngrams").prior.numpy(), prior)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))
+    with pytest.raises(PipelineError, match=r"Received `ngram_nb='yes'`; expected True or False"):
+        SentimentPipeline(ngram_nb="yes")
+    with pytest.raises(PipelineError, match=r"Received `ngram_order=4`; expected an integer <= 3"):
+        SentimentPipeline(ngram_order=4)
+
+
 def test_export_serves_raw_strings_in_a_fresh_process(trained, tmp_path):
     long_text = " ".join(["great"] + ["the film"] * 5000)  # 10,001 words
     texts = ["the film was great", "", "dull !", long_text]
