@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 
+import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
 import numpy as np
 import pandas as pd
 
@@ -120,7 +120,7 @@ def main():
             f"SavedModel, batch {len(windows)}": exported,
             "SavedModel, batch 1": exported_1,
         },
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": _machine.describe(),
     }
     pd.set_option("display.width", 200)
     print(metrics.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -28,6 +28,8 @@ import sys
 import time
 from functools import partial
 
+import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -108,7 +110,7 @@ def main(argv=None):
 
     print(
         f"backend={keras.backend.backend()} keras={keras.__version__} "
-        f"python={platform.python_version()} cpus={os.cpu_count()} "
+        f'python={platform.python_version()} cpu="{_machine.describe()}" '
         f"batch={args.batch} steps={args.steps} features={args.features} "
         f"runs={args.runs} (median)"
     )

@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 
+import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
 import numpy as np
 import pandas as pd
 
@@ -164,7 +164,7 @@ def main(argv=None):
             "batch_1": throughput(serve, texts, 1),
             "batch_256": throughput(serve, texts, 256),
         }
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}"
+    result["machine"] = f"{_machine.describe()}, TF {tf.__version__}"
     print(json.dumps(result, indent=1, default=float))
 
     m = result[split]

@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import textwrap
+
+import _machine  # benchmarks/_machine.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -105,7 +106,7 @@ def main():
         + (f" --rows {args.rows}" if args.rows != 3000 else ""),
         "runs": results,
         "peak_rss_ratio_8x_over_1x": summary,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": _machine.describe(),
     }
     print(json.dumps(report, indent=1))
     os.makedirs(os.path.dirname(args.json), exist_ok=True)

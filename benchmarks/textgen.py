@@ -22,11 +22,11 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 
+import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,7 +107,7 @@ def cmd_train(args):
             str(t): lm.generate("ROMEO:", max_length=300, temperature=t, seed=1)
             for t in (0.5, 0.8, 1.0)
         },
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": _machine.describe(),
     }
     print(json.dumps(result, indent=1))
     if args.save:
@@ -264,7 +264,7 @@ def cmd_speed(args):
         },
         "ratio_generate_vs_rerun": rerun / carried,
         "ratio_stream_vs_rerun": rerun / streamed,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": _machine.describe(),
     }
     print(json.dumps(result, indent=1))
     if args.json:

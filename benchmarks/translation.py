@@ -20,11 +20,11 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 
+import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -89,7 +89,7 @@ def cmd_train(args):
         "examples": dict(zip(EXAMPLES, mt.translate(EXAMPLES, beam_width=4)))
         if args.direction == "es-en"
         else {},
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": _machine.describe(),
     }
     print(json.dumps(result, indent=1, ensure_ascii=False))
     out = args.json or os.path.join(HERE, "results", f"translation_{args.direction}.json")
@@ -245,7 +245,7 @@ def cmd_speed(args):
             result["sentences_per_s"][f"SavedModel beam {beam}, batch 64"] = _rate(
                 lambda fn=fn: fn(text=tf.constant(batch)), 64, args.runs
             )
-    result["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    result["machine"] = _machine.describe()
     print(json.dumps(result, indent=1))
     if args.json:
         with open(args.json, "w") as f:
