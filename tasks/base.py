@@ -623,6 +623,7 @@ class Pipeline:
         if best_weights is not None:
             self.model.set_weights(best_weights)
         self.history = history
+        self._after_training(val)
         ckpt.finish()
         return self
 
@@ -777,6 +778,9 @@ class Pipeline:
 
     def _get_assets(self) -> dict:
         return {}
+
+    def _after_training(self, val) -> None:
+        """Runs once the best weights are back (e.g. to fit something on ``val``)."""
 
     def _callbacks(self, val) -> list:
         """Extra Keras callbacks for each training epoch (e.g. a validation metric)."""

@@ -74,6 +74,12 @@ class SentimentPipeline(Pipeline):
             ``fine_tune``.
         encoders: independent recurrent encoders over the shared embedding, each
             with its own classifier and loss (an ensemble in one model).
+        combine: how predictions join the heads' logits. "fit" (default): a
+            weight per head and a bias per class, fitted after training by
+            minimising the cross-entropy on the validation data (stacking; a
+            weaker or over-confident head counts less, and with one head this is
+            temperature-and-bias calibration); without validation data, or with
+            "mean", the plain mean of the heads' logits.
         seed: seeds weights, data order and dropout.
 
     Example:
@@ -104,6 +110,7 @@ class SentimentPipeline(Pipeline):
         ngram_order: int = 2,
         ngram_nb: bool = False,
         encoders: int = 1,
+        combine: str = "fit",
         seed: int = 0,
     ):
         super().__init__(seed=seed)
@@ -127,6 +134,8 @@ class SentimentPipeline(Pipeline):
         self.ngram_nb = ngram_nb
         self._ngram_prior = None  # (rows, classes) log-count ratios, set by fit
         self.encoders = _int_arg("encoders", encoders)
+        self.combine = _choice("combine", combine, ("fit", "mean"))
+        self._head_weights = None  # (weights (heads,), bias (classes,)) fitted on validation
         try:
             self.vectorizer = WordVectorizer(
                 max_tokens=max_tokens,
@@ -160,6 +169,7 @@ class SentimentPipeline(Pipeline):
             "ngram_order": self.ngram_order,
             "ngram_nb": self.ngram_nb,
             "encoders": self.encoders,
+            "combine": self.combine,
             "seed": self.seed,
         }
 
@@ -375,7 +385,11 @@ class SentimentPipeline(Pipeline):
         return [keras.metrics.MeanMetricWrapper(_heads_accuracy, name="accuracy")]
 
     def _get_assets(self) -> dict:
-        return {"vocabulary": list(self.vectorizer.vocabulary or []), "labels": self.labels}
+        assets = {"vocabulary": list(self.vectorizer.vocabulary or []), "labels": self.labels}
+        if self._head_weights is not None:
+            weights, bias = self._head_weights
+            assets["head_weights"] = {"weights": weights.tolist(), "bias": bias.tolist()}
+        return assets
 
     def _set_assets(self, assets: dict) -> None:
         try:
@@ -386,6 +400,54 @@ class SentimentPipeline(Pipeline):
         if not isinstance(labels, list) or len(labels) < 2:
             raise PipelineError("The saved assets are damaged (labels must list >= 2 classes).")
         self.labels = labels
+        self._head_weights = None
+        if "head_weights" in assets:  # (absent from pipelines saved before `combine`)
+            try:
+                weights = np.asarray(assets["head_weights"]["weights"], dtype=np.float32)
+                bias = np.asarray(assets["head_weights"]["bias"], dtype=np.float32)
+            except (KeyError, TypeError, ValueError) as error:
+                raise PipelineError(
+                    f"The saved assets are damaged (head_weights: {error})."
+                ) from None
+            heads = self.encoders + (1 if self.ngram_buckets else 0)
+            if (
+                weights.shape != (heads,)
+                or bias.shape != (len(labels),)
+                or not (np.isfinite(weights).all() and np.isfinite(bias).all())
+            ):
+                raise PipelineError(
+                    f"The saved assets are damaged (head_weights must hold {heads} weights "
+                    f"and {len(labels)} biases, all finite)."
+                )
+            self._head_weights = (weights, bias)
+
+    # ----------------------------------------------------------------- head combination
+    def _combine_heads(self, logits: np.ndarray) -> np.ndarray:
+        """(n, heads, classes) -> (n, classes): fitted weights and bias, else the mean."""
+        if self._head_weights is None:
+            return logits.mean(axis=1)
+        weights, bias = self._head_weights
+        return np.einsum("nhc,h->nc", logits, weights) + bias
+
+    def _labels_and_logits(self, data, batch_size: int = 256, heads: bool = False):
+        """Label ids and logits of labelled data; a stream chunk by chunk (only
+        labels and logits are kept)."""
+        if isinstance(data, TextStream):
+            parts = [
+                (
+                    self._label_ids(c.labels),
+                    self._logits(self.vectorizer.encode(c.texts), batch_size, heads),
+                )
+                for c in data.chunks()
+            ]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return self._label_ids(data.labels), self._logits(self._encode(data), batch_size, heads)
+
+    def _after_training(self, val) -> None:
+        if self.combine != "fit" or val is None:
+            return  # keep what there is (fine_tune without validation data keeps the fit)
+        y, logits = self._labels_and_logits(val, heads=True)
+        self._head_weights = fit_head_weights(logits, y)
 
     # ----------------------------------------------------------------- inference
     def _texts(self, inputs, what) -> list[str]:
@@ -393,7 +455,7 @@ class SentimentPipeline(Pipeline):
         return read_texts(inputs).texts
 
     def _logits(self, ids: list[np.ndarray], batch_size: int = 256, heads=False) -> np.ndarray:
-        """Logits, (n, classes): the mean over the model's heads (or (n, heads, classes))."""
+        """Logits, (n, classes): the heads combined (see ``combine``), or (n, heads, classes)."""
         fn = getattr(self, "_forward", None)
         if fn is None or fn.model is not self.model:
             # One trace for every batch shape (Keras's predict_on_batch retraces per shape).
@@ -407,10 +469,10 @@ class SentimentPipeline(Pipeline):
         out = np.zeros((len(ids), n_heads, len(self.labels)), dtype=np.float32)
         for index in self._batches(ids, batch_size, np.arange(len(ids))):
             out[index] = fn(tf.constant(self._pad(ids, index))).numpy()
-        return out if heads else out.mean(axis=1)
+        return out if heads else self._combine_heads(out)
 
     def head_accuracy(self, data, **read_kwargs) -> dict:
-        """Accuracy of each head alone ("recurrent", "ngrams") and of their mean."""
+        """Accuracy of each head alone ("recurrent", "ngrams") and combined as predictions are."""
         self._require_fitted("head_accuracy")
         data = read_text_classification(data, require_two_classes=False, **read_kwargs)
         y = self._label_ids(data.labels)
@@ -418,7 +480,7 @@ class SentimentPipeline(Pipeline):
         names = ["recurrent"] + [f"recurrent_{e + 1}" for e in range(1, self.encoders)]
         names += ["ngrams"] if self.ngram_buckets else []
         out = {name: float((logits[:, h].argmax(-1) == y).mean()) for h, name in enumerate(names)}
-        out["combined"] = float((logits.mean(axis=1).argmax(-1) == y).mean())
+        out["combined"] = float((self._combine_heads(logits).argmax(-1) == y).mean())
         return out
 
     @staticmethod
@@ -454,22 +516,12 @@ class SentimentPipeline(Pipeline):
         from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
         self._require_fitted("evaluate")
-        if isinstance(data, TextStream):  # chunk by chunk: only labels and logits are kept
+        if isinstance(data, TextStream):
             self._check_fine_tune_data(data, "data")
-            parts = [
-                (
-                    self._label_ids(c.labels),
-                    self._logits(self.vectorizer.encode(c.texts), batch_size),
-                )
-                for c in data.chunks()
-            ]
-            y = np.concatenate([p[0] for p in parts])
-            logits = np.concatenate([p[1] for p in parts])
         else:
             data = read_text_classification(data, require_two_classes=False, **read_kwargs)
             self._check_fine_tune_data(data, "data")
-            y = self._label_ids(data.labels)
-            logits = self._logits(self._encode(data), batch_size)
+        y, logits = self._labels_and_logits(data, batch_size)
         z = logits - logits.max(axis=-1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
         pred = logits.argmax(axis=-1)
@@ -535,7 +587,14 @@ class SentimentPipeline(Pipeline):
 
         # A bare copy: nothing of training (optimizer, compiled metrics) goes into the graph.
         model = self._bare_model()
-        module = _SentimentServing(self.vectorizer, model, [str(x) for x in self.labels])
+        heads = model.output_shape[1]
+        weights, bias = self._head_weights or (
+            np.full(heads, 1.0 / heads, np.float32),
+            np.zeros(len(self.labels), np.float32),
+        )
+        module = _SentimentServing(
+            self.vectorizer, model, [str(x) for x in self.labels], weights, bias
+        )
         with atomic_folder(path) as tmp, exporting():
             tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         return path
@@ -690,21 +749,69 @@ def _heads_accuracy(y_true, y_pred):
 class _SentimentServing(tf.Module):
     """What ``export`` saves: vectorizer + model + labels behind one string signature."""
 
-    def __init__(self, vectorizer, model, labels):
+    def __init__(self, vectorizer, model, labels, head_weights, class_bias):
         super().__init__()
         self.vectorizer = vectorizer
         self.model = model
         self.labels = tf.constant(labels)
+        self.head_weights = tf.constant(head_weights, tf.float32)
+        self.class_bias = tf.constant(class_bias, tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         ids = self.vectorizer(text).to_tensor()  # (batch, longest)
         ids = tf.pad(ids, [[0, 0], [0, 1]])  # one padding step: empty texts still have a step
-        logits = tf.reduce_mean(self.model(ids, training=False), axis=1)  # (batch, classes)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        heads = tf.cast(self.model(ids, training=False), tf.float32)  # (batch, heads, classes)
+        logits = tf.einsum("bhc,h->bc", heads, self.head_weights) + self.class_bias
+        probabilities = tf.nn.softmax(logits, axis=-1)
         best = tf.argmax(probabilities, axis=-1)
         return {
             "probabilities": probabilities,
             "label": tf.gather(self.labels, best),
             "score": tf.reduce_max(probabilities, axis=-1),
         }
+
+
+def fit_head_weights(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A weight per head and a bias per class minimising the cross-entropy of
+    ``sum_h w_h * logits[:, h] + b`` on held-out data (stacking).
+
+    Convex in (w, b); solved with L-BFGS from the plain mean (w = 1/heads, b = 0),
+    with an L2 pull towards that start worth one example, so a tiny or one-class
+    validation set cannot push the weights far. The fitted objective is never
+    above the mean's.
+
+    Args:
+        logits: (n, heads, classes) float.
+        y: (n,) int class ids.
+
+    Returns:
+        (weights (heads,), bias (classes,)), float32.
+    """
+    from scipy.optimize import minimize
+
+    logits = np.asarray(logits, dtype=np.float64)
+    n, heads, classes = logits.shape
+    w0 = np.full(heads, 1.0 / heads)
+    lam = 1.0 / n
+    rows = np.arange(n)
+
+    def objective(theta):
+        w, b = theta[:heads], theta[heads:]
+        z = np.einsum("nhc,h->nc", logits, w) + b
+        z = z - z.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(z).sum(axis=1))
+        p = np.exp(z - log_norm[:, None])
+        loss = (log_norm - z[rows, y]).mean()
+        loss += 0.5 * lam * (((w - w0) ** 2).sum() + (b**2).sum())
+        g = p
+        g[rows, y] -= 1.0
+        g /= n
+        grad_w = np.einsum("nc,nhc->h", g, logits) + lam * (w - w0)
+        grad_b = g.sum(axis=0) + lam * b
+        return loss, np.concatenate([grad_w, grad_b])
+
+    start = np.concatenate([w0, np.zeros(classes)])
+    result = minimize(objective, start, jac=True, method="L-BFGS-B")
+    theta = result.x if np.isfinite(result.fun) and result.fun <= objective(start)[0] else start
+    return theta[:heads].astype(np.float32), theta[heads:].astype(np.float32)

@@ -183,6 +183,70 @@ def test_ngram_nb_prior_is_the_log_count_ratio(tmp_path):
         SentimentPipeline(ngram_order=4)
 
 
+def test_fit_head_weights_trusts_the_better_head_and_removes_a_bias():
+    from tasks.sentiment import fit_head_weights
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    margin = np.where(y == 1, 1.0, -1.0)
+    good = margin * 2.0 + rng.normal(0, 1.0, len(y))  # informative head
+    noise = rng.normal(0, 3.0, len(y)) - 1.0  # over-confident, uninformative, skewed
+    logits = np.zeros((len(y), 2, 2))
+    logits[:, 0, 1], logits[:, 1, 1] = good, noise
+
+    def loss(w, b):
+        z = np.einsum("nhc,h->nc", logits, w) + b
+        z = z - z.max(axis=1, keepdims=True)
+        return float((np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]).mean())
+
+    w, b = fit_head_weights(logits, y)
+    assert w.shape == (2,) and b.shape == (2,)
+    assert w[0] > 0.8 and abs(w[1]) < 0.05  # the noise head is all but switched off
+    assert loss(w, b) < loss(np.array([0.5, 0.5]), np.zeros(2)) - 0.1
+    # With one head this is temperature + bias calibration: a shifted head gets
+    # the shift taken back.
+    w1, b1 = fit_head_weights(logits[:, :1] + np.array([0.0, 1.5]), y)
+    assert (b1[1] - b1[0]) / w1[0] == pytest.approx(-1.5, abs=0.15)
+
+
+def test_combine_fit_weights_the_heads_on_the_validation_data(tmp_path):
+    texts, labels = make_reviews(400, seed=4)
+    val_texts, val_labels = make_reviews(120, seed=8)
+    args = dict(**SMALL, ngram_buckets=101, seed=2)
+    fit_args = dict(epochs=2, verbose=0, checkpoint_dir=None, learning_rate=1e-2)
+    clf = SentimentPipeline(**args).fit((texts, labels), (val_texts, val_labels), **fit_args)
+    mean = SentimentPipeline(**args, combine="mean").fit(
+        (texts, labels), (val_texts, val_labels), **fit_args
+    )
+    # Same training (combine only acts after it), different combination.
+    heads = clf._logits(clf.vectorizer.encode(val_texts), heads=True)
+    np.testing.assert_array_equal(
+        heads, mean._logits(mean.vectorizer.encode(val_texts), heads=True)
+    )
+    assert mean._head_weights is None
+    np.testing.assert_allclose(mean._logits(mean.vectorizer.encode(val_texts)), heads.mean(axis=1))
+    weights, bias = clf._head_weights
+    assert weights.shape == (2,) and bias.shape == (2,)
+    np.testing.assert_allclose(
+        clf._logits(clf.vectorizer.encode(val_texts)),
+        np.einsum("nhc,h->nc", heads, weights) + bias,
+        rtol=1e-5,
+    )
+    # The fitted combination is no worse than the mean on the data it was fitted on.
+    assert (
+        clf.evaluate((val_texts, val_labels))["loss"]
+        <= mean.evaluate((val_texts, val_labels))["loss"] + 1e-6
+    )
+    # Saved and loaded with the pipeline; fine_tune without validation data keeps it.
+    clf.save(str(tmp_path / "m"))
+    loaded = tasks.load(str(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict_proba(val_texts), clf.predict_proba(val_texts))
+    loaded.fine_tune((texts[:16], labels[:16]), epochs=1, verbose=0)  # < 20: no split
+    np.testing.assert_array_equal(loaded._head_weights[0], weights)
+    with pytest.raises(PipelineError, match=r"Received `combine='max'`; expected one of"):
+        SentimentPipeline(combine="max")
+
+
 def test_export_serves_raw_strings_in_a_fresh_process(trained, tmp_path):
     long_text = " ".join(["great"] + ["the film"] * 5000)  # 10,001 words
     texts = ["the film was great", "", "dull !", long_text]
