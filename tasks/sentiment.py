@@ -194,6 +194,7 @@ class SentimentPipeline(Pipeline):
         )
 
     def _fit_preprocessor(self, train) -> None:
+        self._head_weights = None  # a new fit starts from the plain mean again
         if isinstance(train, TextStream):  # one streamed pass; the file is never whole
             self.vectorizer.build_vocabulary(chunk.texts for chunk in train.chunks())
             self.labels = train.labels
