@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
+import _machine  # benchmarks/_machine.py, beside this script
 import numpy as np
 import pandas as pd
 

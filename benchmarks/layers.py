@@ -28,7 +28,7 @@ import sys
 import time
 from functools import partial
 
-import _machine  # noqa: E402  (benchmarks/_machine.py, beside this script)
+import _machine  # benchmarks/_machine.py, beside this script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

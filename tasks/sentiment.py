@@ -410,7 +410,7 @@ class SentimentPipeline(Pipeline):
                 raise PipelineError(
                     f"The saved assets are damaged (head_weights: {error})."
                 ) from None
-            heads = self.encoders + (1 if self.ngram_buckets else 0)
+            heads = self._n_heads
             if (
                 weights.shape != (heads,)
                 or bias.shape != (len(labels),)
@@ -423,11 +423,22 @@ class SentimentPipeline(Pipeline):
             self._head_weights = (weights, bias)
 
     # ----------------------------------------------------------------- head combination
+    @property
+    def _n_heads(self) -> int:
+        return self.encoders + (1 if self.ngram_buckets else 0)
+
+    def _head_combination(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (heads,), bias (classes,)): the fitted ones, else the plain mean."""
+        if self._head_weights is not None:
+            return self._head_weights
+        return (
+            np.full(self._n_heads, 1.0 / self._n_heads, np.float32),
+            np.zeros(len(self.labels), np.float32),
+        )
+
     def _combine_heads(self, logits: np.ndarray) -> np.ndarray:
-        """(n, heads, classes) -> (n, classes): fitted weights and bias, else the mean."""
-        if self._head_weights is None:
-            return logits.mean(axis=1)
-        weights, bias = self._head_weights
+        """(n, heads, classes) -> (n, classes), as predictions and the export combine them."""
+        weights, bias = self._head_combination()
         return np.einsum("nhc,h->nc", logits, weights) + bias
 
     def _labels_and_logits(self, data, batch_size: int = 256, heads: bool = False):
@@ -466,8 +477,7 @@ class SentimentPipeline(Pipeline):
             )
             fn.model = self.model
             self._forward = fn
-        n_heads = self.model.output_shape[1]
-        out = np.zeros((len(ids), n_heads, len(self.labels)), dtype=np.float32)
+        out = np.zeros((len(ids), self._n_heads, len(self.labels)), dtype=np.float32)
         for index in self._batches(ids, batch_size, np.arange(len(ids))):
             out[index] = fn(tf.constant(self._pad(ids, index))).numpy()
         return out if heads else self._combine_heads(out)
@@ -476,8 +486,7 @@ class SentimentPipeline(Pipeline):
         """Accuracy of each head alone ("recurrent", "ngrams") and combined as predictions are."""
         self._require_fitted("head_accuracy")
         data = read_text_classification(data, require_two_classes=False, **read_kwargs)
-        y = self._label_ids(data.labels)
-        logits = self._logits(self._encode(data), heads=True)  # (n, heads, classes)
+        y, logits = self._labels_and_logits(data, heads=True)  # logits (n, heads, classes)
         names = ["recurrent"] + [f"recurrent_{e + 1}" for e in range(1, self.encoders)]
         names += ["ngrams"] if self.ngram_buckets else []
         out = {name: float((logits[:, h].argmax(-1) == y).mean()) for h, name in enumerate(names)}
@@ -588,13 +597,8 @@ class SentimentPipeline(Pipeline):
 
         # A bare copy: nothing of training (optimizer, compiled metrics) goes into the graph.
         model = self._bare_model()
-        heads = model.output_shape[1]
-        weights, bias = self._head_weights or (
-            np.full(heads, 1.0 / heads, np.float32),
-            np.zeros(len(self.labels), np.float32),
-        )
         module = _SentimentServing(
-            self.vectorizer, model, [str(x) for x in self.labels], weights, bias
+            self.vectorizer, model, [str(x) for x in self.labels], *self._head_combination()
         )
         with atomic_folder(path) as tmp, exporting():
             tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
