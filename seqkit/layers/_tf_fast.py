@@ -42,6 +42,7 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
+from seqkit.layers import _native
 from seqkit.layers.lstm import gate_scale_offset
 
 # ---------------------------------------------------------------- cells
@@ -229,6 +230,9 @@ class _GRUv1:
 
 # XLA-compile the loops (measured faster on CPU; see benchmarks/RESULTS.md).
 USE_XLA = True
+# Native C++ kernels (`_native`) for the cases they cover, on CPU: measured
+# faster again than the XLA loops (benchmarks/RESULTS.md).
+USE_NATIVE = True
 # While tracing a graph for export, inference loops skip XLA: an XLA cluster is
 # compiled once per input shape, and a served model sees a new (batch, time)
 # shape with almost every request (measured: 4 texts/s at batch 1 with XLA).
@@ -411,6 +415,103 @@ def _compiled(kind, units, has_mask, zero_out, use_xla):
     return _COMPILED[key]
 
 
+_NATIVE_KINDS = ("simple", "lstm", "gru")
+_HAS_GPU = []
+
+
+def _native_ops(kind, dtype, mask):
+    """The native op library when it covers this call, else None."""
+    if not USE_NATIVE or kind not in _NATIVE_KINDS or dtype != tf.float32 or mask is not None:
+        return None
+    if _EXPORTING[-1] or not _native.enabled():
+        return None  # exported graphs keep plain TensorFlow ops
+    if not _HAS_GPU:
+        _HAS_GPU.append(bool(tf.config.list_logical_devices("GPU")))
+    if _HAS_GPU[0]:
+        return None  # CPU kernels only: on a GPU machine the tensors live there
+    try:  # inside an XLA cluster (e.g. jit_compile=True) a custom op cannot compile
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+
+        if control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()):
+            return None
+    except ImportError:  # private modules moved: do not risk it
+        return None
+    return _native.ops()
+
+
+def _last(Y, s0):
+    """The state after the last step: Y[-1], or s0 for an empty sequence."""
+    if Y.shape[0] is not None and Y.shape[0] > 0:
+        return Y[-1]
+    return tf.cond(tf.shape(Y)[0] > 0, lambda: Y[-1], lambda: s0)
+
+
+def _run_native(lib, kind, xp, states, weights, trainable_br, for_grad):
+    """`run` on the native kernels: forward op, backward op, weight gradients
+    as one matmul each (outside the ops, as on the XLA path)."""
+    n = len(states)
+    units = states[0].shape[-1]
+    cell = _CELLS[kind]
+
+    def forward(xp, st, ws, save):
+        if kind == "simple":
+            (Y,) = (lib.seqkit_simple_fwd(xp, st[0], ws[0]),)
+            keep = (Y,)
+        elif kind == "lstm":
+            Y, C, A = lib.seqkit_lstm_fwd(xp, st[0], st[1], ws[0], save_gates=save)
+            keep = (Y, C, A)
+        else:
+            Y, S = lib.seqkit_gru_fwd(xp, st[0], ws[0], ws[1])
+            keep = (Y, S)
+        Y.set_shape(xp.shape[:2].concatenate([units]))
+        return keep
+
+    @tf.custom_gradient
+    def fused(xp, *args):
+        sg = tf.stop_gradient
+        st = [sg(v) for v in args[:n]]
+        ws = [sg(v) for v in args[n:]]
+        xp = sg(xp)
+        keep = forward(xp, st, ws, for_grad)
+        Y = keep[0]
+        final = [_last(Y, st[0])]
+        if kind == "lstm":
+            final.append(_last(keep[1], st[1]))
+            final[1].set_shape(st[1].shape)
+        final[0].set_shape(st[0].shape)
+
+        def grad(dY, *dfinal):
+            kp = keep
+            if kind == "lstm" and not for_grad:  # the gates were not kept: rerun
+                kp = forward(xp, st, ws, True)
+            dY = tf.zeros_like(Y) if dY is None else dY
+            dfinal = [tf.zeros_like(s) if d is None else d for d, s in zip(dfinal, st)]
+            parts = []
+            if kind == "simple":
+                dxp, dh0 = lib.seqkit_simple_bwd(dY, dfinal[0], Y, ws[0])
+                d0 = [dh0]
+            elif kind == "lstm":
+                _, C, A = kp
+                dxp, dh0, dc0 = lib.seqkit_lstm_bwd(dY, dfinal[0], dfinal[1], A, C, st[1], ws[0])
+                d0 = [dh0, dc0]
+            else:
+                dxp, DI, dh0 = lib.seqkit_gru_bwd(dY, dfinal[0], kp[1], Y, st[0], ws[0])
+                d0 = [dh0]
+                parts = [DI]
+            dxp.set_shape(xp.shape)
+            w = {"R": ws[0], "u": units}
+            dws = cell.weight_grads(dxp, parts, _shift(Y, st[0]), None, w)
+            if kind == "gru" and not trainable_br:
+                dws = [dws[0], tf.zeros_like(ws[1])]
+            return [dxp] + d0 + list(dws)
+
+        return (Y, *final), grad
+
+    out = fused(xp, *states, *weights)
+    return out[0], list(out[1:])
+
+
 def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
     """Run the recurrence of `cell_layer` over projected inputs.
 
@@ -443,6 +544,12 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
         )
         weights.append(br)
     trainable_br = kind == "gru" and cell_layer.recurrent_bias() is not None
+
+    lib = _native_ops(kind, dtype, mask)
+    if lib is not None:
+        return _run_native(
+            lib, kind, xp, states, weights, trainable_br, _could_record() or kind != "lstm"
+        )
 
     n = len(states)
     # No tape watching (predict, inference): skip the per-step saves. Should a

@@ -1,0 +1,348 @@
+// seqkit native recurrent kernels (see rnn_kernels.h). Compiled with
+// -O3 -march=native on the machine that runs them; GCC vector extensions give
+// AVX-512, AVX2 or SSE code from the same source.
+#include "rnn_kernels.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace seqkit {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int VW = 16;  // floats per vector
+constexpr int MR = 8;   // microkernel rows
+#else
+constexpr int VW = 8;
+constexpr int MR = 4;
+#endif
+constexpr int NV = 2;          // vectors per microkernel row
+constexpr int NB = NV * VW;    // panel width (columns)
+
+typedef float vf __attribute__((vector_size(VW * 4)));               // aligned
+typedef float vfu __attribute__((vector_size(VW * 4), aligned(4)));  // unaligned
+
+inline vf load(const float* p) { return *reinterpret_cast<const vfu*>(p); }
+inline void store(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+inline vf splat(float x) { return vf{} + x; }
+
+// tanh as a rational function of x (the approximation Eigen and XLA use for
+// float32: error of a few ulp), for scalars and vectors alike.
+template <typename V>
+inline V tanh_(V x) {
+  const V hi = V{} + 7.90531110763549805f, lo = V{} - 7.90531110763549805f;
+  V xc = x > hi ? hi : x;
+  xc = xc < lo ? lo : xc;
+  const V x2 = xc * xc;
+  V p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * xc;
+  V q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  V r = p / q;
+  const V tiny = V{} + 0.0004f;
+  V ax = x < 0 ? -x : x;
+  return ax < tiny ? x : r;
+}
+inline float tanh_(float x) {
+  typedef float v1 __attribute__((vector_size(4)));
+  v1 v = {x};
+  return tanh_<v1>(v)[0];
+}
+template <typename V>
+inline V sigm_(V x) {
+  return tanh_(x * 0.5f) * 0.5f + 0.5f;
+}
+
+// Runs the body over columns [0, n), `j` the first column and `V` the type
+// (a vector of VW floats, then float for the tail), so each cell's arithmetic
+// is written once.
+#define SEQKIT_COLS(n, ...)                             \
+  do {                                                  \
+    int j_ = 0;                                         \
+    for (; j_ + VW <= (n); j_ += VW) {                  \
+      typedef vf V;                                     \
+      const int j = j_;                                 \
+      __VA_ARGS__;                                      \
+    }                                                   \
+    for (; j_ < (n); ++j_) {                            \
+      typedef float V;                                  \
+      const int j = j_;                                 \
+      __VA_ARGS__;                                      \
+    }                                                   \
+  } while (0)
+
+template <typename V>
+inline V ld(const float* p);
+template <>
+inline vf ld<vf>(const float* p) { return load(p); }
+template <>
+inline float ld<float>(const float* p) { return *p; }
+inline void st(float* p, vf v) { store(p, v); }
+inline void st(float* p, float v) { *p = v; }
+
+// ---- GEMM microkernel: C[m rows, NB cols] += A[m, K] @ panel
+template <int ROWS>
+inline void tile(const float* A, int lda, const float* P, int K, float* C, int ldc) {
+  vf acc[ROWS][NV];
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = load(C + r * ldc + v * VW);
+  for (int k = 0; k < K; ++k) {
+    vf b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = *reinterpret_cast<const vf*>(P + k * NB + v * VW);
+    for (int r = 0; r < ROWS; ++r) {
+      const float a = A[r * lda + k];
+      for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
+    }
+  }
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < NV; ++v) store(C + r * ldc + v * VW, acc[r][v]);
+}
+
+inline void tile_rows_any(int rows, const float* A, int lda, const float* P, int K, float* C,
+                          int ldc) {
+  int r = 0;
+  for (; r + MR <= rows; r += MR) tile<MR>(A + r * lda, lda, P, K, C + r * ldc, ldc);
+  for (; r + 2 <= rows; r += 2) tile<2>(A + r * lda, lda, P, K, C + r * ldc, ldc);
+  for (; r < rows; ++r) tile<1>(A + r * lda, lda, P, K, C + r * ldc, ldc);
+}
+
+}  // namespace
+
+int tile_rows() { return MR; }
+
+void pack_b(const float* B, int K, int N, bool transpose, Packed* out) {
+  const int nblk = (N + NB - 1) / NB;
+  size_t bytes = sizeof(float) * static_cast<size_t>(nblk) * K * NB;
+  bytes = (bytes + 63) / 64 * 64;
+  float* d = static_cast<float*>(std::aligned_alloc(64, bytes));
+  std::memset(d, 0, bytes);
+  for (int jb = 0; jb < nblk; ++jb) {
+    const int n0 = jb * NB, n1 = std::min(N, n0 + NB);
+    for (int k = 0; k < K; ++k) {
+      float* dst = d + (static_cast<size_t>(jb) * K + k) * NB;
+      if (!transpose) {
+        std::memcpy(dst, B + static_cast<size_t>(k) * N + n0, sizeof(float) * (n1 - n0));
+      } else {
+        for (int n = n0; n < n1; ++n) dst[n - n0] = B[static_cast<size_t>(n) * K + k];
+      }
+    }
+  }
+  out->data = d;
+  out->K = K;
+  out->N = N;
+}
+
+void free_packed(Packed* p) {
+  std::free(p->data);
+  p->data = nullptr;
+}
+
+void gemm_acc(const float* A, int lda, int M, const Packed& P, float* C, int ldc) {
+  const int K = P.K, N = P.N, nfull = N / NB;
+  for (int jb = 0; jb < nfull; ++jb)
+    tile_rows_any(M, A, lda, P.data + static_cast<size_t>(jb) * K * NB, K, C + jb * NB, ldc);
+  const int rem = N - nfull * NB;
+  if (rem) {  // last, partial panel: through a zero-padded buffer
+    alignas(64) float buf[MR * NB];
+    const float* Pj = P.data + static_cast<size_t>(nfull) * K * NB;
+    for (int r = 0; r < M; r += MR) {
+      const int rows = std::min(MR, M - r);
+      std::memset(buf, 0, sizeof(buf));
+      for (int i = 0; i < rows; ++i)
+        std::memcpy(buf + i * NB, C + (r + i) * ldc + nfull * NB, sizeof(float) * rem);
+      tile_rows_any(rows, A + r * lda, lda, Pj, K, buf, NB);
+      for (int i = 0; i < rows; ++i)
+        std::memcpy(C + (r + i) * ldc + nfull * NB, buf + i * NB, sizeof(float) * rem);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ SimpleRNN
+void simple_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
+                float* Y, int r0, int r1) {
+  const int M = r1 - r0;
+  for (int t = 0; t < T; ++t) {
+    float* y = Y + (static_cast<size_t>(t) * B + r0) * U;
+    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : y - static_cast<size_t>(B) * U;
+    std::memcpy(y, xp + (static_cast<size_t>(t) * B + r0) * U, sizeof(float) * M * U);
+    gemm_acc(hp, U, M, R, y, U);
+    for (int b = 0; b < M; ++b) {
+      float* yb = y + b * U;
+      SEQKIT_COLS(U, st(yb + j, tanh_(ld<V>(yb + j))));
+    }
+  }
+}
+
+void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* Y,
+                const Packed& RT, float* dXP, float* dh0, int r0, int r1) {
+  const int M = r1 - r0;
+  std::vector<float> dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U);
+  for (int t = T - 1; t >= 0; --t) {
+    const size_t off = (static_cast<size_t>(t) * B + r0) * U;
+    float* dz = dXP + off;
+    for (int b = 0; b < M; ++b) {
+      const float* y = Y + off + b * U;
+      const float* dy = dY + off + b * U;
+      float* dhb = dh.data() + b * U;
+      float* dzb = dz + b * U;
+      SEQKIT_COLS(U, {
+        V yv = ld<V>(y + j);
+        st(dzb + j, (ld<V>(dy + j) + ld<V>(dhb + j)) * (1.0f - yv * yv));
+      });
+    }
+    std::fill(dh.begin(), dh.end(), 0.0f);
+    gemm_acc(dz, U, M, RT, dh.data(), U);
+  }
+  std::copy(dh.begin(), dh.end(), dh0 + static_cast<size_t>(r0) * U);
+}
+
+// ------------------------------------------------------------------ LSTM
+void lstm_fwd(int T, int B, int U, const float* xp, const float* h0, const float* c0,
+              const Packed& R, float* Y, float* C, float* A, int r0, int r1) {
+  const int M = r1 - r0, G = 4 * U;
+  std::vector<float> work(A ? 0 : static_cast<size_t>(M) * G);
+  for (int t = 0; t < T; ++t) {
+    const size_t so = (static_cast<size_t>(t) * B + r0) * U;  // state offset
+    float* z = A ? A + (static_cast<size_t>(t) * B + r0) * G : work.data();
+    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : Y + so - static_cast<size_t>(B) * U;
+    const float* cp = t == 0 ? c0 + static_cast<size_t>(r0) * U : C + so - static_cast<size_t>(B) * U;
+    std::memcpy(z, xp + (static_cast<size_t>(t) * B + r0) * G, sizeof(float) * M * G);
+    gemm_acc(hp, U, M, R, z, G);
+    for (int b = 0; b < M; ++b) {
+      float* zb = z + b * G;
+      const float* cpb = cp + b * U;
+      float* cb = C + so + b * U;
+      float* yb = Y + so + b * U;
+      SEQKIT_COLS(U, {
+        V i = sigm_(ld<V>(zb + j));
+        V f = sigm_(ld<V>(zb + U + j));
+        V g = tanh_(ld<V>(zb + 2 * U + j));
+        V o = sigm_(ld<V>(zb + 3 * U + j));
+        V c = f * ld<V>(cpb + j) + i * g;
+        st(cb + j, c);
+        st(yb + j, o * tanh_(c));
+        st(zb + j, i);
+        st(zb + U + j, f);
+        st(zb + 2 * U + j, g);
+        st(zb + 3 * U + j, o);
+      });
+    }
+  }
+}
+
+void lstm_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* dcT,
+              const float* A, const float* C, const float* c0, const Packed& RT, float* dXP,
+              float* dh0, float* dc0, int r0, int r1) {
+  const int M = r1 - r0, G = 4 * U;
+  std::vector<float> dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U);
+  std::vector<float> dc(dcT + static_cast<size_t>(r0) * U, dcT + static_cast<size_t>(r1) * U);
+  for (int t = T - 1; t >= 0; --t) {
+    const size_t so = (static_cast<size_t>(t) * B + r0) * U;
+    const size_t go = (static_cast<size_t>(t) * B + r0) * G;
+    const float* cp = t == 0 ? c0 + static_cast<size_t>(r0) * U : C + so - static_cast<size_t>(B) * U;
+    float* dz = dXP + go;
+    for (int b = 0; b < M; ++b) {
+      const float* ab = A + go + b * G;
+      const float* cb = C + so + b * U;
+      const float* cpb = cp + b * U;
+      const float* dyb = dY + so + b * U;
+      float* dhb = dh.data() + b * U;
+      float* dcb = dc.data() + b * U;
+      float* dzb = dz + b * G;
+      SEQKIT_COLS(U, {
+        V i = ld<V>(ab + j), f = ld<V>(ab + U + j), g = ld<V>(ab + 2 * U + j),
+          o = ld<V>(ab + 3 * U + j);
+        V gh = ld<V>(dyb + j) + ld<V>(dhb + j);
+        V tc = tanh_(ld<V>(cb + j));
+        V dct = ld<V>(dcb + j) + gh * o * (1.0f - tc * tc);
+        st(dzb + j, dct * g * i * (1.0f - i));
+        st(dzb + U + j, dct * ld<V>(cpb + j) * f * (1.0f - f));
+        st(dzb + 2 * U + j, dct * i * (1.0f - g * g));
+        st(dzb + 3 * U + j, gh * tc * o * (1.0f - o));
+        st(dcb + j, dct * f);
+      });
+    }
+    std::fill(dh.begin(), dh.end(), 0.0f);
+    gemm_acc(dz, G, M, RT, dh.data(), U);
+  }
+  std::copy(dh.begin(), dh.end(), dh0 + static_cast<size_t>(r0) * U);
+  std::copy(dc.begin(), dc.end(), dc0 + static_cast<size_t>(r0) * U);
+}
+
+// ------------------------------------------------------------------ GRU (reset_after)
+void gru_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
+             const float* br, float* Y, float* S, int r0, int r1) {
+  const int M = r1 - r0, G = 3 * U;
+  std::vector<float> inner(static_cast<size_t>(M) * G);
+  for (int t = 0; t < T; ++t) {
+    const size_t so = (static_cast<size_t>(t) * B + r0) * U;
+    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : Y + so - static_cast<size_t>(B) * U;
+    for (int b = 0; b < M; ++b) std::memcpy(inner.data() + b * G, br, sizeof(float) * G);
+    gemm_acc(hp, U, M, R, inner.data(), G);
+    for (int b = 0; b < M; ++b) {
+      const float* xb = xp + (static_cast<size_t>(t) * B + r0 + b) * G;
+      const float* ib = inner.data() + b * G;
+      const float* hb = hp + b * U;
+      float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * 4 * U;
+      float* yb = Y + so + b * U;
+      SEQKIT_COLS(U, {
+        V z = sigm_(ld<V>(xb + j) + ld<V>(ib + j));
+        V r = sigm_(ld<V>(xb + U + j) + ld<V>(ib + U + j));
+        V ih = ld<V>(ib + 2 * U + j);
+        V hh = tanh_(ld<V>(xb + 2 * U + j) + r * ih);
+        st(yb + j, hh + z * (ld<V>(hb + j) - hh));
+        st(sb + j, z);
+        st(sb + U + j, r);
+        st(sb + 2 * U + j, hh);
+        st(sb + 3 * U + j, ih);
+      });
+    }
+  }
+}
+
+void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
+             const float* Y, const float* h0, const Packed& RT, float* dXP, float* DI,
+             float* dh0, int r0, int r1) {
+  const int M = r1 - r0, G = 3 * U;
+  std::vector<float> dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U);
+  for (int t = T - 1; t >= 0; --t) {
+    const size_t so = (static_cast<size_t>(t) * B + r0) * U;
+    const size_t go = (static_cast<size_t>(t) * B + r0) * G;
+    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : Y + so - static_cast<size_t>(B) * U;
+    for (int b = 0; b < M; ++b) {
+      const float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * 4 * U;
+      const float* dyb = dY + so + b * U;
+      const float* hb = hp + b * U;
+      float* dhb = dh.data() + b * U;
+      float* dxb = dXP + go + b * G;
+      float* dib = DI + go + b * G;
+      SEQKIT_COLS(U, {
+        V z = ld<V>(sb + j), r = ld<V>(sb + U + j), hh = ld<V>(sb + 2 * U + j),
+          ih = ld<V>(sb + 3 * U + j);
+        V g = ld<V>(dyb + j) + ld<V>(dhb + j);
+        V dah = g * (1.0f - z) * (1.0f - hh * hh);
+        V dsz = g * (ld<V>(hb + j) - hh) * z * (1.0f - z);
+        V dsr = dah * ih * r * (1.0f - r);
+        st(dxb + j, dsz);
+        st(dxb + U + j, dsr);
+        st(dxb + 2 * U + j, dah);
+        st(dib + j, dsz);
+        st(dib + U + j, dsr);
+        st(dib + 2 * U + j, dah * r);
+        st(dhb + j, g * z);
+      });
+    }
+    gemm_acc(DI + go, G, M, RT, dh.data(), U);
+  }
+  std::copy(dh.begin(), dh.end(), dh0 + static_cast<size_t>(r0) * U);
+}
+
+}  // namespace seqkit

@@ -1,0 +1,51 @@
+// seqkit native recurrent kernels: plain C++, no TensorFlow headers.
+//
+// Row-range functions: each runs the whole time loop for batch rows [r0, r1),
+// so shards of the batch run on separate threads with no synchronization per
+// step (rows of a batch never interact in a recurrence).
+//
+// Layouts (row-major, float32): xp / dXP (T, B, G), Y / C (T, B, U),
+// states (B, U), recurrent kernel R (U, G), where G = gates * U.
+#pragma once
+#include <cstdint>
+
+namespace seqkit {
+
+// A (K x N) matrix packed into column panels for the GEMM microkernel.
+struct Packed {
+  float* data = nullptr;
+  int K = 0, N = 0;
+};
+
+// Packs B (K x N, row-major). With transpose, `B` is given as N x K row-major
+// and B^T is packed.
+void pack_b(const float* B, int K, int N, bool transpose, Packed* out);
+void free_packed(Packed* p);
+// C[M, N] += A[M, K] @ P  (A with row stride lda, C with row stride ldc).
+void gemm_acc(const float* A, int lda, int M, const Packed& P, float* C, int ldc);
+// Rows per microkernel tile (shards are multiples of this when they can be).
+int tile_rows();
+
+// ---- SimpleRNN (tanh)
+void simple_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
+                float* Y, int r0, int r1);
+void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* Y,
+                const Packed& RT, float* dXP, float* dh0, int r0, int r1);
+
+// ---- LSTM (gates i, f, g, o; sigmoid / tanh). A (T, B, 4U) may be null
+// (inference: gates not kept).
+void lstm_fwd(int T, int B, int U, const float* xp, const float* h0, const float* c0,
+              const Packed& R, float* Y, float* C, float* A, int r0, int r1);
+void lstm_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* dcT,
+              const float* A, const float* C, const float* c0, const Packed& RT, float* dXP,
+              float* dh0, float* dc0, int r0, int r1);
+
+// ---- GRU, reset_after=True (gates z, r, h). S (T, B, 4U) keeps z, r, hh and
+// the recurrent candidate part i_h; DI (T, B, 3U) is d(h @ R + br).
+void gru_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
+             const float* br, float* Y, float* S, int r0, int r1);
+void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
+             const float* Y, const float* h0, const Packed& RT, float* dXP, float* DI,
+             float* dh0, int r0, int r1);
+
+}  // namespace seqkit
