@@ -81,12 +81,15 @@ def assert_close(actual, expected, tol=1e-5, what=""):
 def select_loop_path(name, monkeypatch):
     """Force one loop implementation for the rest of a test.
 
-    "xla": the fused TensorFlow loop compiled with XLA (the default);
+    "native": the default (the C++ kernels where they cover the call, else
+    the XLA loop); "xla": the fused TensorFlow loop compiled with XLA;
     "fused": the same loop without XLA; "generic": the keras.ops loop;
     "unroll": nothing to force here (the test builds layers with unroll=True).
     """
     from seqkit.layers import _tf_fast, rnn
 
+    if name in ("xla", "fused"):
+        monkeypatch.setattr(_tf_fast, "USE_NATIVE", False)
     if name == "fused":
         monkeypatch.setattr(_tf_fast, "USE_XLA", False)
     if name == "generic":

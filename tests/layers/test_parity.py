@@ -3,9 +3,10 @@
 Every case copies the Keras layer's weights into the seqkit layer and compares
 all outputs (sequences / last output / states) and the gradients with respect
 to the inputs and every weight, within 1e-5 relative to scale. Each case runs
-on every loop implementation the backend has: under TensorFlow the fused XLA
-loop, the fused loop without XLA, the generic keras.ops loop and the unrolled
-loop; under JAX the generic and unrolled loops.
+on every loop implementation the backend has: under TensorFlow the native C++
+kernels (float32 without a mask; masked cases fall back to XLA there), the
+fused XLA loop, the fused loop without XLA, the generic keras.ops loop and the
+unrolled loop; under JAX the generic and unrolled loops.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ KINDS = {
     "gru_reset_before": (keras.layers.GRU, sk.GRU, {"reset_after": False}),
 }
 
-PATHS = ["xla", "fused", "generic", "unroll"] if BACKEND == "tensorflow" else ["generic", "unroll"]
+PATHS = ["native", "xla", "fused", "generic", "unroll"] if BACKEND == "tensorflow" else ["generic", "unroll"]
 # JAX runs eagerly op by op here and each case costs seconds: the unrolled
 # loop is checked there in the core cases only (it shares the step code).
 WRAPPER_PATHS = PATHS if BACKEND == "tensorflow" else ["generic"]

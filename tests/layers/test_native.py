@@ -1,0 +1,146 @@
+"""The native C++ kernels (TensorFlow, CPU): built, used, correct, and safe to lose.
+
+The parity tests run every case on the default path, which reaches these
+kernels for float32 without a mask; here: shapes wide enough for the vector
+code and its tails, proof that training actually goes through them, the
+fallback when they cannot be built, and models compiled with XLA.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import seqkit.layers as sk
+from tests.helpers import BACKEND, assert_close
+
+pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow custom ops")
+
+KINDS = {
+    "simple_rnn": (keras.layers.SimpleRNN, sk.SimpleRNN),
+    "lstm": (keras.layers.LSTM, sk.LSTM),
+    "gru": (keras.layers.GRU, sk.GRU),
+}
+
+
+def _outputs_and_grads(layer, x, **kwargs):
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outs = layer(x, **kwargs)
+        outs = outs if isinstance(outs, list | tuple) else [outs]
+        loss = sum(tf.reduce_sum(tf.sin(o) * (1.0 + 0.1 * i)) for i, o in enumerate(outs))
+    grads = tape.gradient(loss, [x] + layer.trainable_weights)
+    return [o.numpy() for o in outs], [g.numpy() for g in grads]
+
+
+def test_kernels_build_on_this_machine():
+    from seqkit.layers import _native
+
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler here: the XLA loops run instead")
+    assert _native.ops() is not None
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize(
+    "batch,units,go_backwards",
+    [(13, 37, False), (64, 128, True), (3, 40, False)],
+)
+def test_native_matches_keras_at_vector_widths(kind, batch, units, go_backwards, monkeypatch):
+    """Batch and unit counts that leave tails at every vector and tile width."""
+    from seqkit.layers import _tf_fast
+
+    calls = []
+    real = _tf_fast._run_native
+    monkeypatch.setattr(
+        _tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    kcls, scls = KINDS[kind]
+    kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    k, s = kcls(units, **kw), scls(units, **kw)
+    x = np.random.default_rng(1).normal(size=(batch, 9, 7)).astype("float32")
+    k(x)
+    s(x)
+    s.set_weights(k.get_weights())
+    rng = np.random.default_rng(2)
+    n_states = 2 if kind == "lstm" else 1
+    init = [rng.normal(size=(batch, units)).astype("float32") for _ in range(n_states)]
+    ko, kg = _outputs_and_grads(k, x, initial_state=init)
+    so, sg = _outputs_and_grads(s, x, initial_state=init)
+    assert calls, "the native kernels were not used"
+    for a, e in zip(so, ko):
+        assert_close(a, e, what=f"{kind} output")
+    for a, e in zip(sg, kg):
+        assert_close(a, e, what=f"{kind} gradient")
+
+
+def test_model_fit_runs_through_the_native_kernels(monkeypatch):
+    from seqkit.layers import _tf_fast
+
+    calls = []
+    real = _tf_fast._run_native
+    monkeypatch.setattr(
+        _tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    model = keras.Sequential([keras.Input((12, 4)), sk.LSTM(16), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 12, 4)).astype("float32"), rng.normal(size=(32, 1))
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    assert calls
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_build_failure_warns_and_falls_back(tmp_path, monkeypatch):
+    from seqkit.layers import _native, _tf_fast
+
+    monkeypatch.setattr(_native, "_STATE", {})
+    monkeypatch.setenv("SEQKIT_NATIVE_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler-seqkit")
+    with pytest.warns(RuntimeWarning, match=r"native recurrent kernels unavailable.*no C\+\+ compiler found \(looked for 'no-such-compiler-seqkit'; set \$CXX\)"):
+        assert _native.ops() is None
+    import tensorflow as tf
+
+    assert _tf_fast._native_ops("lstm", tf.float32, None) is None
+    k, s = keras.layers.GRU(8), sk.GRU(8)
+    x = np.random.default_rng(0).normal(size=(5, 6, 3)).astype("float32")
+    k(x)
+    s(x)
+    s.set_weights(k.get_weights())
+    assert_close(s(x), k(x), what="GRU on the XLA fallback")
+
+
+def test_native_can_be_switched_off(monkeypatch):
+    from seqkit.layers import _native
+
+    monkeypatch.setattr(_native, "_STATE", {})
+    monkeypatch.setenv("SEQKIT_NATIVE", "0")
+    assert _native.ops() is None
+
+
+def test_jit_compiled_model_trains_like_the_uncompiled_one():
+    """Inside an XLA cluster the custom ops cannot compile: the layers use the
+    plain TensorFlow loop there, with the same numbers."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 10, 4)).astype("float32"), rng.normal(size=(16, 1))
+
+    def make(jit):
+        keras.utils.set_random_seed(3)
+        m = keras.Sequential([keras.Input((10, 4)), sk.GRU(8), keras.layers.Dense(1)])
+        m.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit)
+        return m
+
+    plain, jitted = make(False), make(True)
+    jitted.set_weights(plain.get_weights())
+    for _ in range(2):
+        lp = plain.train_on_batch(x, y)
+        lj = jitted.train_on_batch(x, y)
+        assert abs(lp - lj) <= 1e-5 * max(1.0, abs(lp))
+    assert_close(jitted.predict_on_batch(x), plain.predict_on_batch(x), what="after training")
