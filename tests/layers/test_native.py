@@ -58,9 +58,7 @@ def test_native_matches_keras_at_vector_widths(kind, batch, units, go_backwards,
 
     calls = []
     real = _tf_fast._run_native
-    monkeypatch.setattr(
-        _tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k)
-    )
+    monkeypatch.setattr(_tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k))
     kcls, scls = KINDS[kind]
     kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
     k, s = kcls(units, **kw), scls(units, **kw)
@@ -85,9 +83,7 @@ def test_model_fit_runs_through_the_native_kernels(monkeypatch):
 
     calls = []
     real = _tf_fast._run_native
-    monkeypatch.setattr(
-        _tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k)
-    )
+    monkeypatch.setattr(_tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k))
     model = keras.Sequential([keras.Input((12, 4)), sk.LSTM(16), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     rng = np.random.default_rng(0)
@@ -104,7 +100,10 @@ def test_build_failure_warns_and_falls_back(tmp_path, monkeypatch):
     monkeypatch.setattr(_native, "_STATE", {})
     monkeypatch.setenv("SEQKIT_NATIVE_CACHE", str(tmp_path))
     monkeypatch.setenv("CXX", "no-such-compiler-seqkit")
-    with pytest.warns(RuntimeWarning, match=r"native recurrent kernels unavailable.*no C\+\+ compiler found \(looked for 'no-such-compiler-seqkit'; set \$CXX\)"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"native recurrent kernels unavailable.*no C\+\+ compiler found \(looked for 'no-such-compiler-seqkit'; set \$CXX\)",
+    ):
         assert _native.ops() is None
     import tensorflow as tf
 

@@ -27,7 +27,11 @@ KINDS = {
     "gru_reset_before": (keras.layers.GRU, sk.GRU, {"reset_after": False}),
 }
 
-PATHS = ["native", "xla", "fused", "generic", "unroll"] if BACKEND == "tensorflow" else ["generic", "unroll"]
+PATHS = (
+    ["native", "xla", "fused", "generic", "unroll"]
+    if BACKEND == "tensorflow"
+    else ["generic", "unroll"]
+)
 # JAX runs eagerly op by op here and each case costs seconds: the unrolled
 # loop is checked there in the core cases only (it shares the step code).
 WRAPPER_PATHS = PATHS if BACKEND == "tensorflow" else ["generic"]
