@@ -417,11 +417,31 @@ def _compiled(kind, units, has_mask, zero_out, use_xla):
 
 _NATIVE_KINDS = ("simple", "lstm", "gru")
 _HAS_GPU = []
+# Graphs Keras's trainer traces for fit / evaluate / predict: never saved.
+_KERAS_STEP_GRAPHS = ("one_step_on_data", "one_step_on_data_distributed", "multi_step_on_iterator")
 
 
-def _native_ops(kind, dtype, mask):
+def _graph_may_be_saved(tf_ops):
+    """Whether the graph being traced could end up in a SavedModel.
+
+    Eager calls and graphs under a gradient tape (training) are not saved;
+    nor are Keras's own fit / evaluate / predict functions. Any other graph
+    (`model.export`, `tf.saved_model.save`, a user's tf.function) may be, so
+    it gets plain TensorFlow ops that load without seqkit.
+    """
+    if tf.executing_eagerly() or _could_record():
+        return False
+    g = tf_ops.get_default_graph()
+    while g is not None:
+        if getattr(g, "name", None) in _KERAS_STEP_GRAPHS:
+            return False
+        g = getattr(g, "outer_graph", None)
+    return True
+
+
+def _native_ops(kind, dtype):
     """The native op library when it covers this call, else None."""
-    if not USE_NATIVE or kind not in _NATIVE_KINDS or dtype != tf.float32 or mask is not None:
+    if not USE_NATIVE or kind not in _NATIVE_KINDS or dtype != tf.float32:
         return None
     if _EXPORTING[-1] or not _native.enabled():
         return None  # exported graphs keep plain TensorFlow ops
@@ -437,35 +457,46 @@ def _native_ops(kind, dtype, mask):
             return None
     except ImportError:  # private modules moved: do not risk it
         return None
+    if _graph_may_be_saved(tf_ops):
+        return None
     return _native.ops()
 
 
-def _last(Y, s0):
-    """The state after the last step: Y[-1], or s0 for an empty sequence."""
-    if Y.shape[0] is not None and Y.shape[0] > 0:
-        return Y[-1]
-    return tf.cond(tf.shape(Y)[0] > 0, lambda: Y[-1], lambda: s0)
+def _last(S, s0):
+    """The state after the last step: S[-1], or s0 for an empty sequence."""
+    if S.shape[0] is not None and S.shape[0] > 0:
+        return S[-1]
+    return tf.cond(tf.shape(S)[0] > 0, lambda: S[-1], lambda: s0)
 
 
-def _run_native(lib, kind, xp, states, weights, trainable_br, for_grad):
-    """`run` on the native kernels: forward op, backward op, weight gradients
-    as one matmul each (outside the ops, as on the XLA path)."""
+def _run_native(lib, kind, xp, states, weights, trainable_br, mask, zero_out, for_grad):
+    """`run` on the native kernels: a forward op and a backward op, each one
+    time loop in C++; the weight gradients as one matmul each afterwards (as
+    on the XLA path)."""
     n = len(states)
     units = states[0].shape[-1]
     cell = _CELLS[kind]
+    # (T, B) of 0 / 1, or an empty vector for no mask
+    m = tf.zeros((0,), tf.float32) if mask is None else tf.cast(mask[..., 0], tf.float32)
+    seq_shape = xp.shape[:2].concatenate([units])
 
     def forward(xp, st, ws, save):
         if kind == "simple":
-            (Y,) = (lib.seqkit_simple_fwd(xp, st[0], ws[0]),)
-            keep = (Y,)
+            Y, H = lib.seqkit_simple_fwd(xp, st[0], ws[0], m, zero_out=zero_out)
+            extra = ()
         elif kind == "lstm":
-            Y, C, A = lib.seqkit_lstm_fwd(xp, st[0], st[1], ws[0], save_gates=save)
-            keep = (Y, C, A)
+            Y, H, C, A = lib.seqkit_lstm_fwd(
+                xp, st[0], st[1], ws[0], m, save_gates=save, zero_out=zero_out
+            )
+            C.set_shape(seq_shape)
+            extra = (C, A)
         else:
-            Y, S = lib.seqkit_gru_fwd(xp, st[0], ws[0], ws[1])
-            keep = (Y, S)
-        Y.set_shape(xp.shape[:2].concatenate([units]))
-        return keep
+            Y, H, S = lib.seqkit_gru_fwd(xp, st[0], ws[0], ws[1], m, zero_out=zero_out)
+            extra = (S,)
+        H = Y if mask is None else H  # without a mask the outputs are the states
+        Y.set_shape(seq_shape)
+        H.set_shape(seq_shape)
+        return (Y, H) + extra
 
     @tf.custom_gradient
     def fused(xp, *args):
@@ -474,12 +505,10 @@ def _run_native(lib, kind, xp, states, weights, trainable_br, for_grad):
         ws = [sg(v) for v in args[n:]]
         xp = sg(xp)
         keep = forward(xp, st, ws, for_grad)
-        Y = keep[0]
-        final = [_last(Y, st[0])]
-        if kind == "lstm":
-            final.append(_last(keep[1], st[1]))
-            final[1].set_shape(st[1].shape)
-        final[0].set_shape(st[0].shape)
+        Y, H = keep[:2]
+        final = [_last(H, st[0])] + ([_last(keep[2], st[1])] if kind == "lstm" else [])
+        for f, s in zip(final, st):
+            f.set_shape(s.shape)
 
         def grad(dY, *dfinal):
             kp = keep
@@ -489,19 +518,23 @@ def _run_native(lib, kind, xp, states, weights, trainable_br, for_grad):
             dfinal = [tf.zeros_like(s) if d is None else d for d, s in zip(dfinal, st)]
             parts = []
             if kind == "simple":
-                dxp, dh0 = lib.seqkit_simple_bwd(dY, dfinal[0], Y, ws[0])
+                dxp, dh0 = lib.seqkit_simple_bwd(dY, dfinal[0], H, ws[0], m, zero_out=zero_out)
                 d0 = [dh0]
             elif kind == "lstm":
-                _, C, A = kp
-                dxp, dh0, dc0 = lib.seqkit_lstm_bwd(dY, dfinal[0], dfinal[1], A, C, st[1], ws[0])
+                C, A = kp[2:]
+                dxp, dh0, dc0 = lib.seqkit_lstm_bwd(
+                    dY, dfinal[0], dfinal[1], A, C, st[1], ws[0], m, zero_out=zero_out
+                )
                 d0 = [dh0, dc0]
             else:
-                dxp, DI, dh0 = lib.seqkit_gru_bwd(dY, dfinal[0], kp[1], Y, st[0], ws[0])
+                dxp, DI, dh0 = lib.seqkit_gru_bwd(
+                    dY, dfinal[0], kp[2], H, st[0], ws[0], m, zero_out=zero_out
+                )
                 d0 = [dh0]
                 parts = [DI]
             dxp.set_shape(xp.shape)
             w = {"R": ws[0], "u": units}
-            dws = cell.weight_grads(dxp, parts, _shift(Y, st[0]), None, w)
+            dws = cell.weight_grads(dxp, parts, _shift(H, st[0]), None, w)
             if kind == "gru" and not trainable_br:
                 dws = [dws[0], tf.zeros_like(ws[1])]
             return [dxp] + d0 + list(dws)
@@ -545,10 +578,11 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
         weights.append(br)
     trainable_br = kind == "gru" and cell_layer.recurrent_bias() is not None
 
-    lib = _native_ops(kind, dtype, mask)
+    lib = _native_ops(kind, dtype)
     if lib is not None:
+        for_grad = _could_record() or kind != "lstm"
         return _run_native(
-            lib, kind, xp, states, weights, trainable_br, _could_record() or kind != "lstm"
+            lib, kind, xp, states, weights, trainable_br, mask, zero_output_for_mask, for_grad
         )
 
     n = len(states)

@@ -47,13 +47,32 @@ def test_kernels_build_on_this_machine():
     assert _native.ops() is not None
 
 
+def _mask(batch, steps, seed=3):
+    """Left padding, right padding, holes and a fully masked row."""
+    rng = np.random.default_rng(seed)
+    m = rng.random((batch, steps)) > 0.25
+    m[0, :3] = False
+    m[1, -2:] = False
+    m[2, :] = False
+    return m
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize(
-    "batch,units,go_backwards",
-    [(13, 37, False), (64, 128, True), (3, 40, False)],
+    "batch,units,go_backwards,masked,zero_out",
+    [
+        (13, 37, False, False, False),
+        (64, 128, True, False, False),
+        (3, 40, False, False, False),
+        (13, 37, False, True, False),
+        (24, 40, True, True, True),
+    ],
 )
-def test_native_matches_keras_at_vector_widths(kind, batch, units, go_backwards, monkeypatch):
-    """Batch and unit counts that leave tails at every vector and tile width."""
+def test_native_matches_keras_at_vector_widths(
+    kind, batch, units, go_backwards, masked, zero_out, monkeypatch
+):
+    """Batch and unit counts that leave tails at every vector and tile width,
+    with and without masks (zero_output_for_mask as Bidirectional sets it)."""
     from seqkit.layers import _tf_fast
 
     calls = []
@@ -62,6 +81,7 @@ def test_native_matches_keras_at_vector_widths(kind, batch, units, go_backwards,
     kcls, scls = KINDS[kind]
     kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
     k, s = kcls(units, **kw), scls(units, **kw)
+    k.zero_output_for_mask = s.zero_output_for_mask = zero_out
     x = np.random.default_rng(1).normal(size=(batch, 9, 7)).astype("float32")
     k(x)
     s(x)
@@ -69,8 +89,11 @@ def test_native_matches_keras_at_vector_widths(kind, batch, units, go_backwards,
     rng = np.random.default_rng(2)
     n_states = 2 if kind == "lstm" else 1
     init = [rng.normal(size=(batch, units)).astype("float32") for _ in range(n_states)]
-    ko, kg = _outputs_and_grads(k, x, initial_state=init)
-    so, sg = _outputs_and_grads(s, x, initial_state=init)
+    call = {"initial_state": init}
+    if masked:
+        call["mask"] = _mask(batch, 9)
+    ko, kg = _outputs_and_grads(k, x, **call)
+    so, sg = _outputs_and_grads(s, x, **call)
     assert calls, "the native kernels were not used"
     for a, e in zip(so, ko):
         assert_close(a, e, what=f"{kind} output")
@@ -92,6 +115,9 @@ def test_model_fit_runs_through_the_native_kernels(monkeypatch):
     assert calls
     losses = history.history["loss"]
     assert losses[-1] < losses[0]
+    calls.clear()
+    model.predict(x, verbose=0)
+    assert calls, "predict did not use the native kernels"
 
 
 def test_build_failure_warns_and_falls_back(tmp_path, monkeypatch):
@@ -107,7 +133,7 @@ def test_build_failure_warns_and_falls_back(tmp_path, monkeypatch):
         assert _native.ops() is None
     import tensorflow as tf
 
-    assert _tf_fast._native_ops("lstm", tf.float32, None) is None
+    assert _tf_fast._native_ops("lstm", tf.float32) is None
     k, s = keras.layers.GRU(8), sk.GRU(8)
     x = np.random.default_rng(0).normal(size=(5, 6, 3)).astype("float32")
     k(x)

@@ -165,62 +165,131 @@ void gemm_acc(const float* A, int lda, int M, const Packed& P, float* C, int ldc
   }
 }
 
-// ------------------------------------------------------------------ SimpleRNN
-void simple_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
-                float* Y, int r0, int r1) {
-  const int M = r1 - r0;
-  for (int t = 0; t < T; ++t) {
-    float* y = Y + (static_cast<size_t>(t) * B + r0) * U;
-    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : y - static_cast<size_t>(B) * U;
-    std::memcpy(y, xp + (static_cast<size_t>(t) * B + r0) * U, sizeof(float) * M * U);
-    gemm_acc(hp, U, M, R, y, U);
-    for (int b = 0; b < M; ++b) {
-      float* yb = y + b * U;
-      SEQKIT_COLS(U, st(yb + j, tanh_(ld<V>(yb + j))));
+// ------------------------------------------------------------------ masks
+// With a mask (T, B) of 0 / 1, a masked step keeps the states and outputs
+// the previous output (zeros with zero_out), as Keras does. The forward pass
+// then records the states H apart from the outputs Y (without a mask H is Y).
+namespace {
+
+inline float mask_at(const float* mask, int t, int B, int row) {
+  return mask ? mask[static_cast<size_t>(t) * B + row] : 1.0f;
+}
+
+// After step t wrote the new states into H[t] (and C[t]): masked rows take
+// the previous states back, and Y[t] gets its value.
+void apply_mask_forward(int t, int B, int U, const float* mask, bool zero_out, const float* hp,
+                        float* H, float* Y, const float* cp, float* C, int r0, int r1) {
+  if (!mask) return;
+  for (int row = r0; row < r1; ++row) {
+    const size_t o = (static_cast<size_t>(t) * B + row) * U;
+    const size_t p = static_cast<size_t>(row - r0) * U;  // offset in hp / cp (rows r0..)
+    if (mask_at(mask, t, B, row) != 0.0f) {
+      std::memcpy(Y + o, H + o, sizeof(float) * U);
+      continue;
     }
+    std::memcpy(H + o, hp + p, sizeof(float) * U);
+    if (C) std::memcpy(C + o, cp + p, sizeof(float) * U);
+    if (zero_out || t == 0)
+      std::memset(Y + o, 0, sizeof(float) * U);
+    else
+      std::memcpy(Y + o, Y + o - static_cast<size_t>(B) * U, sizeof(float) * U);
   }
 }
 
-void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* Y,
-                const Packed& RT, float* dXP, float* dh0, int r0, int r1) {
+// Backward carries of one shard: dh (into the step), next (dh out of the
+// step, built in place), dy (gradient reaching an earlier output through
+// masked steps that repeat it).
+struct Carry {
+  std::vector<float> dh, next, dy;
+  Carry(const float* dhT, int r0, int r1, int U)
+      : dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U),
+        next(dh.size()),
+        dy(dh.size(), 0.0f) {}
+  // A masked row: nothing flows into the cell; dh passes through, and the
+  // output gradient goes to the previous output unless outputs are zeroed.
+  void masked_row(int b, int U, const float* dyrow, bool zero_out) {
+    float* d = dy.data() + static_cast<size_t>(b) * U;
+    for (int j = 0; j < U; ++j) d[j] = zero_out ? 0.0f : d[j] + dyrow[j];
+    std::memcpy(next.data() + static_cast<size_t>(b) * U, dh.data() + static_cast<size_t>(b) * U,
+                sizeof(float) * U);
+  }
+};
+
+const float* prev_rows(const float* seq, const float* s0, int t, int B, int U, int r0) {
+  return t == 0 ? s0 + static_cast<size_t>(r0) * U
+                : seq + (static_cast<size_t>(t - 1) * B + r0) * U;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ SimpleRNN
+void simple_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
+                const float* mask, bool zero_out, float* Y, float* H, int r0, int r1) {
   const int M = r1 - r0;
-  std::vector<float> dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U);
+  for (int t = 0; t < T; ++t) {
+    float* h = H + (static_cast<size_t>(t) * B + r0) * U;
+    const float* hp = prev_rows(H, h0, t, B, U, r0);
+    std::memcpy(h, xp + (static_cast<size_t>(t) * B + r0) * U, sizeof(float) * M * U);
+    gemm_acc(hp, U, M, R, h, U);
+    for (int b = 0; b < M; ++b) {
+      float* hb = h + b * U;
+      SEQKIT_COLS(U, st(hb + j, tanh_(ld<V>(hb + j))));
+    }
+    apply_mask_forward(t, B, U, mask, zero_out, hp, H, Y, nullptr, nullptr, r0, r1);
+  }
+}
+
+void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* H,
+                const Packed& RT, const float* mask, bool zero_out, float* dXP, float* dh0,
+                int r0, int r1) {
+  const int M = r1 - r0;
+  Carry cr(dhT, r0, r1, U);
   for (int t = T - 1; t >= 0; --t) {
     const size_t off = (static_cast<size_t>(t) * B + r0) * U;
     float* dz = dXP + off;
     for (int b = 0; b < M; ++b) {
-      const float* y = Y + off + b * U;
-      const float* dy = dY + off + b * U;
-      float* dhb = dh.data() + b * U;
+      const float* dyb = dY + off + b * U;
       float* dzb = dz + b * U;
+      if (mask_at(mask, t, B, r0 + b) == 0.0f) {
+        std::memset(dzb, 0, sizeof(float) * U);
+        cr.masked_row(b, U, dyb, zero_out);
+        continue;
+      }
+      const float* y = H + off + b * U;
+      float* dhb = cr.dh.data() + b * U;
+      float* dcy = cr.dy.data() + b * U;
+      float* nb = cr.next.data() + b * U;
       SEQKIT_COLS(U, {
         V yv = ld<V>(y + j);
-        st(dzb + j, (ld<V>(dy + j) + ld<V>(dhb + j)) * (1.0f - yv * yv));
+        st(dzb + j, (ld<V>(dyb + j) + ld<V>(dcy + j) + ld<V>(dhb + j)) * (1.0f - yv * yv));
+        st(dcy + j, V{});
+        st(nb + j, V{});
       });
     }
-    std::fill(dh.begin(), dh.end(), 0.0f);
-    gemm_acc(dz, U, M, RT, dh.data(), U);
+    gemm_acc(dz, U, M, RT, cr.next.data(), U);
+    cr.dh.swap(cr.next);
   }
-  std::copy(dh.begin(), dh.end(), dh0 + static_cast<size_t>(r0) * U);
+  std::copy(cr.dh.begin(), cr.dh.end(), dh0 + static_cast<size_t>(r0) * U);
 }
 
 // ------------------------------------------------------------------ LSTM
 void lstm_fwd(int T, int B, int U, const float* xp, const float* h0, const float* c0,
-              const Packed& R, float* Y, float* C, float* A, int r0, int r1) {
+              const Packed& R, const float* mask, bool zero_out, float* Y, float* H, float* C,
+              float* A, int r0, int r1) {
   const int M = r1 - r0, G = 4 * U;
   std::vector<float> work(A ? 0 : static_cast<size_t>(M) * G);
   for (int t = 0; t < T; ++t) {
     const size_t so = (static_cast<size_t>(t) * B + r0) * U;  // state offset
     float* z = A ? A + (static_cast<size_t>(t) * B + r0) * G : work.data();
-    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : Y + so - static_cast<size_t>(B) * U;
-    const float* cp = t == 0 ? c0 + static_cast<size_t>(r0) * U : C + so - static_cast<size_t>(B) * U;
+    const float* hp = prev_rows(H, h0, t, B, U, r0);
+    const float* cp = prev_rows(C, c0, t, B, U, r0);
     std::memcpy(z, xp + (static_cast<size_t>(t) * B + r0) * G, sizeof(float) * M * G);
     gemm_acc(hp, U, M, R, z, G);
     for (int b = 0; b < M; ++b) {
       float* zb = z + b * G;
       const float* cpb = cp + b * U;
       float* cb = C + so + b * U;
-      float* yb = Y + so + b * U;
+      float* hb = H + so + b * U;
       SEQKIT_COLS(U, {
         V i = sigm_(ld<V>(zb + j));
         V f = sigm_(ld<V>(zb + U + j));
@@ -228,39 +297,48 @@ void lstm_fwd(int T, int B, int U, const float* xp, const float* h0, const float
         V o = sigm_(ld<V>(zb + 3 * U + j));
         V c = f * ld<V>(cpb + j) + i * g;
         st(cb + j, c);
-        st(yb + j, o * tanh_(c));
+        st(hb + j, o * tanh_(c));
         st(zb + j, i);
         st(zb + U + j, f);
         st(zb + 2 * U + j, g);
         st(zb + 3 * U + j, o);
       });
     }
+    apply_mask_forward(t, B, U, mask, zero_out, hp, H, Y, cp, C, r0, r1);
   }
 }
 
 void lstm_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* dcT,
-              const float* A, const float* C, const float* c0, const Packed& RT, float* dXP,
-              float* dh0, float* dc0, int r0, int r1) {
+              const float* A, const float* C, const float* c0, const Packed& RT,
+              const float* mask, bool zero_out, float* dXP, float* dh0, float* dc0, int r0,
+              int r1) {
   const int M = r1 - r0, G = 4 * U;
-  std::vector<float> dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U);
+  Carry cr(dhT, r0, r1, U);
   std::vector<float> dc(dcT + static_cast<size_t>(r0) * U, dcT + static_cast<size_t>(r1) * U);
   for (int t = T - 1; t >= 0; --t) {
     const size_t so = (static_cast<size_t>(t) * B + r0) * U;
     const size_t go = (static_cast<size_t>(t) * B + r0) * G;
-    const float* cp = t == 0 ? c0 + static_cast<size_t>(r0) * U : C + so - static_cast<size_t>(B) * U;
+    const float* cp = prev_rows(C, c0, t, B, U, r0);
     float* dz = dXP + go;
     for (int b = 0; b < M; ++b) {
+      const float* dyb = dY + so + b * U;
+      float* dzb = dz + b * G;
+      if (mask_at(mask, t, B, r0 + b) == 0.0f) {  // dc passes through unchanged
+        std::memset(dzb, 0, sizeof(float) * G);
+        cr.masked_row(b, U, dyb, zero_out);
+        continue;
+      }
       const float* ab = A + go + b * G;
       const float* cb = C + so + b * U;
       const float* cpb = cp + b * U;
-      const float* dyb = dY + so + b * U;
-      float* dhb = dh.data() + b * U;
+      float* dhb = cr.dh.data() + b * U;
+      float* dcy = cr.dy.data() + b * U;
+      float* nb = cr.next.data() + b * U;
       float* dcb = dc.data() + b * U;
-      float* dzb = dz + b * G;
       SEQKIT_COLS(U, {
         V i = ld<V>(ab + j), f = ld<V>(ab + U + j), g = ld<V>(ab + 2 * U + j),
           o = ld<V>(ab + 3 * U + j);
-        V gh = ld<V>(dyb + j) + ld<V>(dhb + j);
+        V gh = ld<V>(dyb + j) + ld<V>(dcy + j) + ld<V>(dhb + j);
         V tc = tanh_(ld<V>(cb + j));
         V dct = ld<V>(dcb + j) + gh * o * (1.0f - tc * tc);
         st(dzb + j, dct * g * i * (1.0f - i));
@@ -268,68 +346,80 @@ void lstm_bwd(int T, int B, int U, const float* dY, const float* dhT, const floa
         st(dzb + 2 * U + j, dct * i * (1.0f - g * g));
         st(dzb + 3 * U + j, gh * tc * o * (1.0f - o));
         st(dcb + j, dct * f);
+        st(dcy + j, V{});
+        st(nb + j, V{});
       });
     }
-    std::fill(dh.begin(), dh.end(), 0.0f);
-    gemm_acc(dz, G, M, RT, dh.data(), U);
+    gemm_acc(dz, G, M, RT, cr.next.data(), U);
+    cr.dh.swap(cr.next);
   }
-  std::copy(dh.begin(), dh.end(), dh0 + static_cast<size_t>(r0) * U);
+  std::copy(cr.dh.begin(), cr.dh.end(), dh0 + static_cast<size_t>(r0) * U);
   std::copy(dc.begin(), dc.end(), dc0 + static_cast<size_t>(r0) * U);
 }
 
 // ------------------------------------------------------------------ GRU (reset_after)
 void gru_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
-             const float* br, float* Y, float* S, int r0, int r1) {
+             const float* br, const float* mask, bool zero_out, float* Y, float* H, float* S,
+             int r0, int r1) {
   const int M = r1 - r0, G = 3 * U;
   std::vector<float> inner(static_cast<size_t>(M) * G);
   for (int t = 0; t < T; ++t) {
     const size_t so = (static_cast<size_t>(t) * B + r0) * U;
-    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : Y + so - static_cast<size_t>(B) * U;
+    const float* hp = prev_rows(H, h0, t, B, U, r0);
     for (int b = 0; b < M; ++b) std::memcpy(inner.data() + b * G, br, sizeof(float) * G);
     gemm_acc(hp, U, M, R, inner.data(), G);
     for (int b = 0; b < M; ++b) {
       const float* xb = xp + (static_cast<size_t>(t) * B + r0 + b) * G;
       const float* ib = inner.data() + b * G;
-      const float* hb = hp + b * U;
+      const float* hpb = hp + b * U;
       float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * 4 * U;
-      float* yb = Y + so + b * U;
+      float* hb = H + so + b * U;
       SEQKIT_COLS(U, {
         V z = sigm_(ld<V>(xb + j) + ld<V>(ib + j));
         V r = sigm_(ld<V>(xb + U + j) + ld<V>(ib + U + j));
         V ih = ld<V>(ib + 2 * U + j);
         V hh = tanh_(ld<V>(xb + 2 * U + j) + r * ih);
-        st(yb + j, hh + z * (ld<V>(hb + j) - hh));
+        st(hb + j, hh + z * (ld<V>(hpb + j) - hh));
         st(sb + j, z);
         st(sb + U + j, r);
         st(sb + 2 * U + j, hh);
         st(sb + 3 * U + j, ih);
       });
     }
+    apply_mask_forward(t, B, U, mask, zero_out, hp, H, Y, nullptr, nullptr, r0, r1);
   }
 }
 
 void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
-             const float* Y, const float* h0, const Packed& RT, float* dXP, float* DI,
-             float* dh0, int r0, int r1) {
+             const float* H, const float* h0, const Packed& RT, const float* mask,
+             bool zero_out, float* dXP, float* DI, float* dh0, int r0, int r1) {
   const int M = r1 - r0, G = 3 * U;
-  std::vector<float> dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U);
+  Carry cr(dhT, r0, r1, U);
   for (int t = T - 1; t >= 0; --t) {
     const size_t so = (static_cast<size_t>(t) * B + r0) * U;
     const size_t go = (static_cast<size_t>(t) * B + r0) * G;
-    const float* hp = t == 0 ? h0 + static_cast<size_t>(r0) * U : Y + so - static_cast<size_t>(B) * U;
+    const float* hp = prev_rows(H, h0, t, B, U, r0);
     for (int b = 0; b < M; ++b) {
-      const float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * 4 * U;
       const float* dyb = dY + so + b * U;
-      const float* hb = hp + b * U;
-      float* dhb = dh.data() + b * U;
       float* dxb = dXP + go + b * G;
       float* dib = DI + go + b * G;
+      if (mask_at(mask, t, B, r0 + b) == 0.0f) {
+        std::memset(dxb, 0, sizeof(float) * G);
+        std::memset(dib, 0, sizeof(float) * G);
+        cr.masked_row(b, U, dyb, zero_out);
+        continue;
+      }
+      const float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * 4 * U;
+      const float* hpb = hp + b * U;
+      float* dhb = cr.dh.data() + b * U;
+      float* dcy = cr.dy.data() + b * U;
+      float* nb = cr.next.data() + b * U;
       SEQKIT_COLS(U, {
         V z = ld<V>(sb + j), r = ld<V>(sb + U + j), hh = ld<V>(sb + 2 * U + j),
           ih = ld<V>(sb + 3 * U + j);
-        V g = ld<V>(dyb + j) + ld<V>(dhb + j);
+        V g = ld<V>(dyb + j) + ld<V>(dcy + j) + ld<V>(dhb + j);
         V dah = g * (1.0f - z) * (1.0f - hh * hh);
-        V dsz = g * (ld<V>(hb + j) - hh) * z * (1.0f - z);
+        V dsz = g * (ld<V>(hpb + j) - hh) * z * (1.0f - z);
         V dsr = dah * ih * r * (1.0f - r);
         st(dxb + j, dsz);
         st(dxb + U + j, dsr);
@@ -337,12 +427,14 @@ void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float
         st(dib + j, dsz);
         st(dib + U + j, dsr);
         st(dib + 2 * U + j, dah * r);
-        st(dhb + j, g * z);
+        st(nb + j, g * z);
+        st(dcy + j, V{});
       });
     }
-    gemm_acc(DI + go, G, M, RT, dh.data(), U);
+    gemm_acc(DI + go, G, M, RT, cr.next.data(), U);
+    cr.dh.swap(cr.next);
   }
-  std::copy(dh.begin(), dh.end(), dh0 + static_cast<size_t>(r0) * U);
+  std::copy(cr.dh.begin(), cr.dh.end(), dh0 + static_cast<size_t>(r0) * U);
 }
 
 }  // namespace seqkit

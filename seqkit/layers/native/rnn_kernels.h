@@ -26,26 +26,35 @@ void gemm_acc(const float* A, int lda, int M, const Packed& P, float* C, int ldc
 // Rows per microkernel tile (shards are multiples of this when they can be).
 int tile_rows();
 
+// Masks: `mask` is (T, B) of 0 / 1, or null. A masked step keeps the states
+// and outputs the previous output (zeros with zero_out), as Keras does. The
+// forward pass writes the states H apart from the outputs Y when there is a
+// mask; without one H is Y (the same buffer).
+
 // ---- SimpleRNN (tanh)
 void simple_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
-                float* Y, int r0, int r1);
-void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* Y,
-                const Packed& RT, float* dXP, float* dh0, int r0, int r1);
+                const float* mask, bool zero_out, float* Y, float* H, int r0, int r1);
+void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* H,
+                const Packed& RT, const float* mask, bool zero_out, float* dXP, float* dh0,
+                int r0, int r1);
 
 // ---- LSTM (gates i, f, g, o; sigmoid / tanh). A (T, B, 4U) may be null
-// (inference: gates not kept).
+// (inference: gates not kept); C (T, B, U) holds the cell states.
 void lstm_fwd(int T, int B, int U, const float* xp, const float* h0, const float* c0,
-              const Packed& R, float* Y, float* C, float* A, int r0, int r1);
+              const Packed& R, const float* mask, bool zero_out, float* Y, float* H, float* C,
+              float* A, int r0, int r1);
 void lstm_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* dcT,
-              const float* A, const float* C, const float* c0, const Packed& RT, float* dXP,
-              float* dh0, float* dc0, int r0, int r1);
+              const float* A, const float* C, const float* c0, const Packed& RT,
+              const float* mask, bool zero_out, float* dXP, float* dh0, float* dc0, int r0,
+              int r1);
 
 // ---- GRU, reset_after=True (gates z, r, h). S (T, B, 4U) keeps z, r, hh and
 // the recurrent candidate part i_h; DI (T, B, 3U) is d(h @ R + br).
 void gru_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& R,
-             const float* br, float* Y, float* S, int r0, int r1);
+             const float* br, const float* mask, bool zero_out, float* Y, float* H, float* S,
+             int r0, int r1);
 void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
-             const float* Y, const float* h0, const Packed& RT, float* dXP, float* DI,
-             float* dh0, int r0, int r1);
+             const float* H, const float* h0, const Packed& RT, const float* mask,
+             bool zero_out, float* dXP, float* DI, float* dh0, int r0, int r1);
 
 }  // namespace seqkit

@@ -102,42 +102,84 @@ Tensor* out(OpKernelContext* ctx, int i, std::initializer_list<int64_t> dims) {
 const float* f(const Tensor& t) { return t.flat<float>().data(); }
 float* f(Tensor* t) { return t->flat<float>().data(); }
 
+// The mask input: (T, B) of 0 / 1 floats, or an empty vector for no mask.
+bool mask_from(OpKernelContext* ctx, const Tensor& m, const Dims& d, const float** out) {
+  if (m.dims() == 1 && m.dim_size(0) == 0) {
+    *out = nullptr;
+    return true;
+  }
+  if (m.dims() != 2 || m.dim_size(0) != d.T || m.dim_size(1) != d.B) {
+    ctx->CtxFailure(errors::InvalidArgument("seqkit native: mask must be (", d.T, ", ", d.B,
+                                            ") or empty, got ", m.shape().DebugString()));
+    return false;
+  }
+  *out = f(m);
+  return true;
+}
+
+// Forward outputs Y and H: H is a separate (T, B, U) tensor only with a mask.
+bool outputs_yh(OpKernelContext* ctx, const Dims& d, const float* mask, float** Y, float** H) {
+  Tensor* y = out(ctx, 0, {d.T, d.B, d.U});
+  Tensor* h = out(ctx, 1, {mask ? d.T : 0, d.B, d.U});
+  if (!y || !h) return false;
+  *Y = f(y);
+  *H = mask ? f(h) : *Y;
+  return true;
+}
+
 // ------------------------------------------------------------------ SimpleRNN
 class SimpleFwd : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit SimpleFwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
   void Compute(OpKernelContext* ctx) override {
-    const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2);
+    const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
+                 &m = ctx->input(3);
     Dims d;
-    if (!dims_from(ctx, x, R, 1, &d) || !check_state(ctx, h0, d, "h0")) return;
-    Tensor* Y = out(ctx, 0, {d.T, d.B, d.U});
-    if (!Y) return;
+    const float* mask;
+    float *Y, *H;
+    if (!dims_from(ctx, x, R, 1, &d) || !check_state(ctx, h0, d, "h0") ||
+        !mask_from(ctx, m, d, &mask) || !outputs_yh(ctx, d, mask, &Y, &H))
+      return;
     PackedGuard P;
     pack_b(f(R), d.U, d.G, false, &P.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      simple_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, f(Y), r0, r1);
+      simple_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, mask, zero_out_, Y, H, r0, r1);
     });
   }
+
+ private:
+  bool zero_out_;
 };
 
 class SimpleBwd : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit SimpleBwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
   void Compute(OpKernelContext* ctx) override {
-    const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &Y = ctx->input(2),
-                 &R = ctx->input(3);
+    const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &H = ctx->input(2),
+                 &R = ctx->input(3), &m = ctx->input(4);
     Dims d;
-    if (!dims_from(ctx, dY, R, 1, &d) || !check_state(ctx, dhT, d, "dhT")) return;
-    OP_REQUIRES(ctx, Y.shape() == dY.shape(), errors::InvalidArgument("seqkit native: Y shape"));
+    const float* mask;
+    if (!dims_from(ctx, dY, R, 1, &d) || !check_state(ctx, dhT, d, "dhT") ||
+        !mask_from(ctx, m, d, &mask))
+      return;
+    OP_REQUIRES(ctx, H.shape() == dY.shape(), errors::InvalidArgument("seqkit native: H shape"));
     Tensor* dXP = out(ctx, 0, {d.T, d.B, d.G});
     Tensor* dh0 = out(ctx, 1, {d.B, d.U});
     if (!dXP || !dh0) return;
     PackedGuard P;
     pack_b(f(R), d.G, d.U, true, &P.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      simple_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(Y), P.p, f(dXP), f(dh0), r0, r1);
+      simple_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(H), P.p, mask, zero_out_, f(dXP), f(dh0), r0,
+                 r1);
     });
   }
+
+ private:
+  bool zero_out_;
 };
 
 // ------------------------------------------------------------------ LSTM
@@ -145,40 +187,48 @@ class LstmFwd : public OpKernel {
  public:
   explicit LstmFwd(OpKernelConstruction* c) : OpKernel(c) {
     OP_REQUIRES_OK(c, c->GetAttr("save_gates", &save_));
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &c0 = ctx->input(2),
-                 &R = ctx->input(3);
+                 &R = ctx->input(3), &m = ctx->input(4);
     Dims d;
+    const float* mask;
+    float *Y, *H;
     if (!dims_from(ctx, x, R, 4, &d) || !check_state(ctx, h0, d, "h0") ||
-        !check_state(ctx, c0, d, "c0"))
+        !check_state(ctx, c0, d, "c0") || !mask_from(ctx, m, d, &mask) ||
+        !outputs_yh(ctx, d, mask, &Y, &H))
       return;
-    Tensor* Y = out(ctx, 0, {d.T, d.B, d.U});
-    Tensor* C = out(ctx, 1, {d.T, d.B, d.U});
-    Tensor* A = out(ctx, 2, {save_ ? d.T : 0, d.B, d.G});
-    if (!Y || !C || !A) return;
+    Tensor* C = out(ctx, 2, {d.T, d.B, d.U});
+    Tensor* A = out(ctx, 3, {save_ ? d.T : 0, d.B, d.G});
+    if (!C || !A) return;
     PackedGuard P;
     pack_b(f(R), d.U, d.G, false, &P.p);
     float* a = save_ ? f(A) : nullptr;
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      lstm_fwd(d.T, d.B, d.U, f(x), f(h0), f(c0), P.p, f(Y), f(C), a, r0, r1);
+      lstm_fwd(d.T, d.B, d.U, f(x), f(h0), f(c0), P.p, mask, zero_out_, Y, H, f(C), a, r0, r1);
     });
   }
 
  private:
-  bool save_;
+  bool save_, zero_out_;
 };
 
 class LstmBwd : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit LstmBwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &dcT = ctx->input(2),
-                 &A = ctx->input(3), &C = ctx->input(4), &c0 = ctx->input(5), &R = ctx->input(6);
+                 &A = ctx->input(3), &C = ctx->input(4), &c0 = ctx->input(5), &R = ctx->input(6),
+                 &m = ctx->input(7);
     OP_REQUIRES(ctx, A.dims() == 3, errors::InvalidArgument("seqkit native: A rank"));
     Dims d;
+    const float* mask;
     if (!dims_from(ctx, A, R, 4, &d) || !check_state(ctx, dhT, d, "dhT") ||
-        !check_state(ctx, dcT, d, "dcT") || !check_state(ctx, c0, d, "c0"))
+        !check_state(ctx, dcT, d, "dcT") || !check_state(ctx, c0, d, "c0") ||
+        !mask_from(ctx, m, d, &mask))
       return;
     OP_REQUIRES(ctx, dY.dims() == 3 && dY.dim_size(0) == d.T && dY.dim_size(1) == d.B &&
                          dY.dim_size(2) == d.U && C.shape() == dY.shape(),
@@ -190,49 +240,66 @@ class LstmBwd : public OpKernel {
     PackedGuard P;
     pack_b(f(R), d.G, d.U, true, &P.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      lstm_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(dcT), f(A), f(C), f(c0), P.p, f(dXP), f(dh0),
-               f(dc0), r0, r1);
+      lstm_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(dcT), f(A), f(C), f(c0), P.p, mask, zero_out_,
+               f(dXP), f(dh0), f(dc0), r0, r1);
     });
   }
+
+ private:
+  bool zero_out_;
 };
 
 // ------------------------------------------------------------------ GRU
 class GruFwd : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit GruFwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
-                 &br = ctx->input(3);
+                 &br = ctx->input(3), &m = ctx->input(4);
     Dims d;
-    if (!dims_from(ctx, x, R, 3, &d) || !check_state(ctx, h0, d, "h0")) return;
+    const float* mask;
+    float *Y, *H;
+    if (!dims_from(ctx, x, R, 3, &d) || !check_state(ctx, h0, d, "h0") ||
+        !mask_from(ctx, m, d, &mask))
+      return;
     OP_REQUIRES(ctx, br.dims() == 1 && br.dim_size(0) == d.G,
                 errors::InvalidArgument("seqkit native: br must be (", d.G, ",)"));
-    Tensor* Y = out(ctx, 0, {d.T, d.B, d.U});
-    Tensor* S = out(ctx, 1, {d.T, d.B, 4 * d.U});
-    if (!Y || !S) return;
+    if (!outputs_yh(ctx, d, mask, &Y, &H)) return;
+    Tensor* S = out(ctx, 2, {d.T, d.B, 4 * d.U});
+    if (!S) return;
     PackedGuard P;
     pack_b(f(R), d.U, d.G, false, &P.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      gru_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, f(br), f(Y), f(S), r0, r1);
+      gru_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, f(br), mask, zero_out_, Y, H, f(S), r0, r1);
     });
   }
+
+ private:
+  bool zero_out_;
 };
 
 class GruBwd : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit GruBwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &S = ctx->input(2),
-                 &Y = ctx->input(3), &h0 = ctx->input(4), &R = ctx->input(5);
+                 &H = ctx->input(3), &h0 = ctx->input(4), &R = ctx->input(5), &m = ctx->input(6);
     OP_REQUIRES(ctx, dY.dims() == 3 && R.dims() == 2,
                 errors::InvalidArgument("seqkit native: dY / R rank"));
     Dims d{static_cast<int>(dY.dim_size(0)), static_cast<int>(dY.dim_size(1)),
            static_cast<int>(R.dim_size(0)), static_cast<int>(R.dim_size(1))};
-    OP_REQUIRES(ctx, d.G == 3 * d.U && dY.dim_size(2) == d.U && Y.shape() == dY.shape() &&
+    OP_REQUIRES(ctx, d.G == 3 * d.U && dY.dim_size(2) == d.U && H.shape() == dY.shape() &&
                          S.dims() == 3 && S.dim_size(0) == d.T && S.dim_size(1) == d.B &&
                          S.dim_size(2) == 4 * d.U,
                 errors::InvalidArgument("seqkit native: GRU backward shapes"));
-    if (!check_state(ctx, dhT, d, "dhT") || !check_state(ctx, h0, d, "h0")) return;
+    const float* mask;
+    if (!check_state(ctx, dhT, d, "dhT") || !check_state(ctx, h0, d, "h0") ||
+        !mask_from(ctx, m, d, &mask))
+      return;
     Tensor* dXP = out(ctx, 0, {d.T, d.B, d.G});
     Tensor* DI = out(ctx, 1, {d.T, d.B, d.G});
     Tensor* dh0 = out(ctx, 2, {d.B, d.U});
@@ -240,32 +307,41 @@ class GruBwd : public OpKernel {
     PackedGuard P;
     pack_b(f(R), d.G, d.U, true, &P.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      gru_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(S), f(Y), f(h0), P.p, f(dXP), f(DI), f(dh0), r0,
-              r1);
+      gru_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(S), f(H), f(h0), P.p, mask, zero_out_, f(dXP),
+              f(DI), f(dh0), r0, r1);
     });
   }
+
+ private:
+  bool zero_out_;
 };
 
 }  // namespace
 }  // namespace seqkit
 
-// Shapes are inferred by the Python side's callers only loosely: the ops run
-// eagerly or inside tf.function on CPU, never exported.
-REGISTER_OP("SeqkitSimpleFwd").Input("xp: float").Input("h0: float").Input("r: float")
-    .Output("y: float");
-REGISTER_OP("SeqkitSimpleBwd").Input("dy: float").Input("dht: float").Input("y: float")
-    .Input("r: float").Output("dxp: float").Output("dh0: float");
-REGISTER_OP("SeqkitLstmFwd").Attr("save_gates: bool").Input("xp: float").Input("h0: float")
-    .Input("c0: float").Input("r: float").Output("y: float").Output("c: float")
+// Used only from seqkit's Python side, eagerly or inside tf.function on CPU,
+// never in an exported graph (the Python side sets the static shapes).
+// `mask` is (T, B) of 0 / 1 or an empty vector; `h` (the states) is empty
+// without a mask, where the outputs `y` are the states.
+REGISTER_OP("SeqkitSimpleFwd").Attr("zero_out: bool").Input("xp: float").Input("h0: float")
+    .Input("r: float").Input("mask: float").Output("y: float").Output("h: float");
+REGISTER_OP("SeqkitSimpleBwd").Attr("zero_out: bool").Input("dy: float").Input("dht: float")
+    .Input("h: float").Input("r: float").Input("mask: float").Output("dxp: float")
+    .Output("dh0: float");
+REGISTER_OP("SeqkitLstmFwd").Attr("save_gates: bool").Attr("zero_out: bool")
+    .Input("xp: float").Input("h0: float").Input("c0: float").Input("r: float")
+    .Input("mask: float").Output("y: float").Output("h: float").Output("c: float")
     .Output("a: float");
-REGISTER_OP("SeqkitLstmBwd").Input("dy: float").Input("dht: float").Input("dct: float")
-    .Input("a: float").Input("c: float").Input("c0: float").Input("r: float")
-    .Output("dxp: float").Output("dh0: float").Output("dc0: float");
-REGISTER_OP("SeqkitGruFwd").Input("xp: float").Input("h0: float").Input("r: float")
-    .Input("br: float").Output("y: float").Output("s: float");
-REGISTER_OP("SeqkitGruBwd").Input("dy: float").Input("dht: float").Input("s: float")
-    .Input("y: float").Input("h0: float").Input("r: float").Output("dxp: float")
-    .Output("di: float").Output("dh0: float");
+REGISTER_OP("SeqkitLstmBwd").Attr("zero_out: bool").Input("dy: float").Input("dht: float")
+    .Input("dct: float").Input("a: float").Input("c: float").Input("c0: float")
+    .Input("r: float").Input("mask: float").Output("dxp: float").Output("dh0: float")
+    .Output("dc0: float");
+REGISTER_OP("SeqkitGruFwd").Attr("zero_out: bool").Input("xp: float").Input("h0: float")
+    .Input("r: float").Input("br: float").Input("mask: float").Output("y: float")
+    .Output("h: float").Output("s: float");
+REGISTER_OP("SeqkitGruBwd").Attr("zero_out: bool").Input("dy: float").Input("dht: float")
+    .Input("s: float").Input("h: float").Input("h0: float").Input("r: float")
+    .Input("mask: float").Output("dxp: float").Output("di: float").Output("dh0: float");
 
 REGISTER_KERNEL_BUILDER(Name("SeqkitSimpleFwd").Device(tensorflow::DEVICE_CPU), seqkit::SimpleFwd);
 REGISTER_KERNEL_BUILDER(Name("SeqkitSimpleBwd").Device(tensorflow::DEVICE_CPU), seqkit::SimpleBwd);
