@@ -4,6 +4,13 @@ Reached only through `seqkit.layers.rnn._fast_sequence`, for the default
 activations (tanh / sigmoid), no recurrent dropout and no unrolling; anything
 else runs the generic `keras.ops` loop.
 
+Two implementations of the same loops and gradients: on CPU, in float32, for
+SimpleRNN, LSTM and GRU (reset_after=True), the native C++ kernels of
+`_native` (`_run_native`; the fastest, see benchmarks/RESULTS.md); otherwise
+(GPU, float64 / float16, GRU reset_after=False, XLA-compiled models, graphs
+that may be exported, or no C++ compiler) the XLA-compiled TensorFlow loops
+below, which the rest of this docstring describes.
+
 What makes it fast (see ../shared/PERF_NOTES.md):
 
 * the inputs are projected for all timesteps before the loop (done by the
