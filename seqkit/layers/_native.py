@@ -18,7 +18,9 @@ benchmarks/RESULTS.md). Everything else, and every graph that may be saved
 (see `_tf_fast._graph_may_be_saved`), keeps plain TensorFlow ops: a
 SavedModel never depends on this library.
 
-`SEQKIT_NATIVE=0` turns the kernels off. Where the build fails (no compiler,
+`SEQKIT_NATIVE=0` turns the kernels off; `SEQKIT_NATIVE_MARCH` names the
+target CPU for the compiler's `-march` (default `native`; e.g. `haswell` for
+AVX2 code that runs on older x86 machines). Where the build fails (no compiler,
 an unknown platform) a warning says why once and the XLA loops run instead.
 """
 
@@ -85,7 +87,8 @@ def _build() -> Path:
     h = hashlib.sha256()
     for name in _SOURCES:
         h.update((_DIR / name).read_bytes())
-    for part in (tf.__version__, version, platform.machine(), _cpu_flags()):
+    march = os.environ.get("SEQKIT_NATIVE_MARCH", "native")
+    for part in (tf.__version__, version, platform.machine(), _cpu_flags(), march):
         h.update(part.encode())
     name = f"seqkit_rnn_{h.hexdigest()[:16]}.so"
     target = _cache_dir() / name
@@ -111,7 +114,7 @@ def _build() -> Path:
         # still gets a portable build.
         base = [cxx, "-std=c++17", "-O3", "-fPIC", "-c", src, "-o", obj]
         try:
-            _run(base[:3] + ["-march=native"] + base[3:])
+            _run(base[:3] + [f"-march={march}"] + base[3:])
         except RuntimeError:
             _run(base)
         so = os.path.join(tmp, target.name)

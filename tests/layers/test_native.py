@@ -169,3 +169,61 @@ def test_jit_compiled_model_trains_like_the_uncompiled_one():
         lj = jitted.train_on_batch(x, y)
         assert abs(lp - lj) <= 1e-5 * max(1.0, abs(lp))
     assert_close(jitted.predict_on_batch(x), plain.predict_on_batch(x), what="after training")
+
+
+AVX2_CHECK = """
+import numpy as np, keras
+import seqkit.layers as sk
+from seqkit.layers import _native, _tf_fast
+from tests.helpers import assert_close
+import tests.layers.test_native as tn
+assert _native.ops() is not None
+calls = []
+real = _tf_fast._run_native
+_tf_fast._run_native = lambda *a, **k: calls.append(1) or real(*a, **k)
+for kind in sorted(tn.KINDS):
+    kcls, scls = tn.KINDS[kind]
+    kw = dict(return_sequences=True, return_state=True)
+    k, s = kcls(21, **kw), scls(21, **kw)
+    x = np.random.default_rng(1).normal(size=(11, 7, 5)).astype("float32")
+    k(x)
+    s(x)
+    s.set_weights(k.get_weights())
+    for mask in (None, tn._mask(11, 7)):
+        call = {} if mask is None else {"mask": mask}
+        ko, kg = tn._outputs_and_grads(k, x, **call)
+        so, sg = tn._outputs_and_grads(s, x, **call)
+        for a, e in zip(so + sg, ko + kg):
+            assert_close(a, e, what=kind)
+assert calls
+print("ok", _native._STATE["ops"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler")
+def test_portable_builds_agree_with_keras(tmp_path):
+    """The kernels built for other x86 CPUs than this one (AVX2, and plain
+    SSE2) give Keras's numbers too: the CI machine or a user's may be either."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("x86 targets")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for march in ("haswell", "x86-64"):
+        env = dict(os.environ, SEQKIT_NATIVE_MARCH=march, PYTHONPATH=root)
+        env["SEQKIT_NATIVE_CACHE"] = str(tmp_path / march)
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        proc = subprocess.run(
+            [sys.executable, "-c", AVX2_CHECK],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, f"-march={march}: " + proc.stderr[-3000:]
+        assert "ok" in proc.stdout
