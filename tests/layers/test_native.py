@@ -39,6 +39,17 @@ def _outputs_and_grads(layer, x, **kwargs):
     return [o.numpy() for o in outs], [g.numpy() for g in grads]
 
 
+@pytest.fixture
+def native_calls(monkeypatch):
+    """A list that grows by one each time a layer call goes through the kernels."""
+    from seqkit.layers import _tf_fast
+
+    calls = []
+    real = _tf_fast._run_native
+    monkeypatch.setattr(_tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
 def test_kernels_build_on_this_machine():
     from seqkit.layers import _native
 
@@ -69,15 +80,10 @@ def _mask(batch, steps, seed=3):
     ],
 )
 def test_native_matches_keras_at_vector_widths(
-    kind, batch, units, go_backwards, masked, zero_out, monkeypatch
+    kind, batch, units, go_backwards, masked, zero_out, native_calls
 ):
     """Batch and unit counts that leave tails at every vector and tile width,
     with and without masks (zero_output_for_mask as Bidirectional sets it)."""
-    from seqkit.layers import _tf_fast
-
-    calls = []
-    real = _tf_fast._run_native
-    monkeypatch.setattr(_tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k))
     kcls, scls = KINDS[kind]
     kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
     k, s = kcls(units, **kw), scls(units, **kw)
@@ -94,30 +100,25 @@ def test_native_matches_keras_at_vector_widths(
         call["mask"] = _mask(batch, 9)
     ko, kg = _outputs_and_grads(k, x, **call)
     so, sg = _outputs_and_grads(s, x, **call)
-    assert calls, "the native kernels were not used"
+    assert native_calls, "the native kernels were not used"
     for a, e in zip(so, ko):
         assert_close(a, e, what=f"{kind} output")
     for a, e in zip(sg, kg):
         assert_close(a, e, what=f"{kind} gradient")
 
 
-def test_model_fit_runs_through_the_native_kernels(monkeypatch):
-    from seqkit.layers import _tf_fast
-
-    calls = []
-    real = _tf_fast._run_native
-    monkeypatch.setattr(_tf_fast, "_run_native", lambda *a, **k: calls.append(1) or real(*a, **k))
+def test_model_fit_runs_through_the_native_kernels(native_calls):
     model = keras.Sequential([keras.Input((12, 4)), sk.LSTM(16), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 12, 4)).astype("float32"), rng.normal(size=(32, 1))
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
-    assert calls
+    assert native_calls
     losses = history.history["loss"]
     assert losses[-1] < losses[0]
-    calls.clear()
+    native_calls.clear()
     model.predict(x, verbose=0)
-    assert calls, "predict did not use the native kernels"
+    assert native_calls, "predict did not use the native kernels"
 
 
 def test_build_failure_warns_and_falls_back(tmp_path, monkeypatch):
