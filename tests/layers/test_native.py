@@ -228,3 +228,20 @@ def test_portable_builds_agree_with_keras(tmp_path):
         )
         assert proc.returncode == 0, f"-march={march}: " + proc.stderr[-3000:]
         assert "ok" in proc.stdout
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_empty_batch(kind, native_calls):
+    import tensorflow as tf
+
+    layer = KINDS[kind][1](4, return_sequences=True, return_state=True)
+    x = tf.zeros((0, 5, 3))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x)
+        loss = sum(tf.reduce_sum(o) for o in out)
+    grads = tape.gradient(loss, [x] + layer.trainable_weights)
+    assert native_calls
+    assert out[0].shape == (0, 5, 4)
+    assert grads[0].shape == (0, 5, 3)
+    assert all(np.all(g.numpy() == 0) for g in grads)

@@ -33,6 +33,7 @@ void for_shards(OpKernelContext* ctx, int B, const std::function<void(int, int)>
   const int per_aligned = (per + unit - 1) / unit * unit;
   std::vector<std::pair<int, int>> ranges;
   for (int r0 = 0; r0 < B; r0 += per_aligned) ranges.emplace_back(r0, std::min(B, r0 + per_aligned));
+  if (ranges.empty()) return;  // an empty batch
   if (ranges.size() == 1) {
     fn(0, B);
     return;
