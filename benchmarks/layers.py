@@ -94,6 +94,19 @@ def bench_row(name, batch, steps, features, runs, warmup):
     return result
 
 
+def _loops():
+    """Which seqkit loop implementation these rows measure."""
+    if keras.backend.backend() != "tensorflow":
+        return "generic"
+    import os
+
+    from seqkit.layers import _native
+
+    if _native.ops() is None:
+        return "xla"
+    return f"native(-march={os.environ.get('SEQKIT_NATIVE_MARCH', 'native')})"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,7 +125,7 @@ def main(argv=None):
         f"backend={keras.backend.backend()} keras={keras.__version__} "
         f'python={platform.python_version()} cpu="{_machine.describe()}" '
         f"batch={args.batch} steps={args.steps} features={args.features} "
-        f"runs={args.runs} (median)"
+        f"runs={args.runs} (median) loops={_loops()}"
     )
     header = (
         "| layer | Keras fwd ms | seqkit fwd ms | fwd ratio | "
