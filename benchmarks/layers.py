@@ -47,11 +47,16 @@ ROWS = {
     "gru-256": ("GRU", 256, False),
     "bilstm-128": ("LSTM", 128, True),
 }
+# Rows run only when named with --only (not among the table).
+EXTRA_ROWS = {
+    "gru-128-reset-before": ("GRU", 128, False, {"reset_after": False}),
+    "gru-256-reset-before": ("GRU", 256, False, {"reset_after": False}),
+}
 
 
-def build(lib, cls_name, units, bidirectional, steps, features):
+def build(lib, cls_name, units, bidirectional, steps, features, **kwargs):
     cls = getattr(lib, cls_name)
-    layer = cls(units)
+    layer = cls(units, **kwargs)
     if bidirectional:
         layer = lib.Bidirectional(layer)
     inp = keras.Input((steps, features))
@@ -67,13 +72,14 @@ def time_call(fn, runs_box):
 
 
 def bench_row(name, batch, steps, features, runs, warmup):
-    cls_name, units, bi = ROWS[name]
+    cls_name, units, bi, *extra = {**ROWS, **EXTRA_ROWS}[name]
+    kw = extra[0] if extra else {}
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, steps, features)).astype("float32")
     y = rng.normal(size=(batch, 1)).astype("float32")
     models = {
-        "keras": build(keras.layers, cls_name, units, bi, steps, features),
-        "seqkit": build(sk, cls_name, units, bi, steps, features),
+        "keras": build(keras.layers, cls_name, units, bi, steps, features, **kw),
+        "seqkit": build(sk, cls_name, units, bi, steps, features, **kw),
     }
     models["seqkit"].set_weights(models["keras"].get_weights())
     result = {}
@@ -116,7 +122,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--features", type=int, default=64)
-    p.add_argument("--only", nargs="*", choices=sorted(ROWS), help="rows to run")
+    p.add_argument("--only", nargs="*", choices=sorted({**ROWS, **EXTRA_ROWS}), help="rows to run")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error(f"--runs must be >= 1, got {args.runs}")

@@ -5,10 +5,10 @@ activations (tanh / sigmoid), no recurrent dropout and no unrolling; anything
 else runs the generic `keras.ops` loop.
 
 Two implementations of the same loops and gradients: on CPU, in float32, for
-SimpleRNN, LSTM and GRU (reset_after=True), the native C++ kernels of
-`_native` (`_run_native`; the fastest, see benchmarks/RESULTS.md); otherwise
-(GPU, float64 / float16, GRU reset_after=False, XLA-compiled models, graphs
-that may be exported, or no C++ compiler) the XLA-compiled TensorFlow loops
+SimpleRNN, LSTM and GRU (reset_after True and False), the native C++ kernels
+of `_native` (`_run_native`; the fastest, see benchmarks/RESULTS.md);
+otherwise (GPU, float64 / float16, XLA-compiled models, graphs that may be
+exported, or no C++ compiler) the XLA-compiled TensorFlow loops
 below, which the rest of this docstring describes.
 
 What makes it fast (see ../shared/PERF_NOTES.md):
@@ -422,7 +422,7 @@ def _compiled(kind, units, has_mask, zero_out, use_xla):
     return _COMPILED[key]
 
 
-_NATIVE_KINDS = ("simple", "lstm", "gru")
+_NATIVE_KINDS = ("simple", "lstm", "gru", "gru_v1")
 _HAS_GPU = []
 # Graphs Keras's trainer traces for fit / evaluate / predict: never saved.
 _KERAS_STEP_GRAPHS = ("one_step_on_data", "one_step_on_data_distributed", "multi_step_on_iterator")
@@ -497,8 +497,11 @@ def _run_native(lib, kind, xp, states, weights, trainable_br, mask, zero_out, fo
             )
             C.set_shape(seq_shape)
             extra = (C, A)
-        else:
+        elif kind == "gru":
             Y, H, S = lib.seqkit_gru_fwd(xp, st[0], ws[0], ws[1], m, zero_out=zero_out)
+            extra = (S,)
+        else:  # gru_v1: S = [z, r, hh]
+            Y, H, S = lib.seqkit_gru1_fwd(xp, st[0], ws[0], m, zero_out=zero_out)
             extra = (S,)
         H = Y if mask is None else H  # without a mask the outputs are the states
         Y.set_shape(seq_shape)
@@ -533,15 +536,22 @@ def _run_native(lib, kind, xp, states, weights, trainable_br, mask, zero_out, fo
                     dY, dfinal[0], dfinal[1], A, C, st[1], ws[0], m, zero_out=zero_out
                 )
                 d0 = [dh0, dc0]
-            else:
+            elif kind == "gru":
                 dxp, DI, dh0 = lib.seqkit_gru_bwd(
                     dY, dfinal[0], kp[2], H, st[0], ws[0], m, zero_out=zero_out
                 )
                 d0 = [dh0]
                 parts = [DI]
+            else:
+                dxp, dh0 = lib.seqkit_gru1_bwd(
+                    dY, dfinal[0], kp[2], H, st[0], ws[0], m, zero_out=zero_out
+                )
+                d0 = [dh0]
             dxp.set_shape(xp.shape)
             w = {"R": ws[0], "u": units}
-            dws = cell.weight_grads(dxp, parts, _shift(H, st[0]), None, w)
+            # gru_v1's weight gradient reads the z, r gates (the first 2u columns of S)
+            saves = [kp[2][..., : 2 * units], None] if kind == "gru_v1" else None
+            dws = cell.weight_grads(dxp, parts, _shift(H, st[0]), saves, w)
             if kind == "gru" and not trainable_br:
                 dws = [dws[0], tf.zeros_like(ws[1])]
             return [dxp] + d0 + list(dws)

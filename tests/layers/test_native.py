@@ -23,6 +23,10 @@ KINDS = {
     "simple_rnn": (keras.layers.SimpleRNN, sk.SimpleRNN),
     "lstm": (keras.layers.LSTM, sk.LSTM),
     "gru": (keras.layers.GRU, sk.GRU),
+    "gru_reset_before": (
+        lambda *a, **k: keras.layers.GRU(*a, reset_after=False, **k),
+        lambda *a, **k: sk.GRU(*a, reset_after=False, **k),
+    ),
 }
 
 

@@ -119,6 +119,10 @@ inline void tile_rows_any(int rows, const float* A, int lda, const float* P, int
 int tile_rows() { return MR; }
 
 void pack_b(const float* B, int K, int N, bool transpose, Packed* out) {
+  pack_b_ld(B, K, N, transpose ? K : N, transpose, out);
+}
+
+void pack_b_ld(const float* B, int K, int N, int ldb, bool transpose, Packed* out) {
   const int nblk = (N + NB - 1) / NB;
   size_t bytes = sizeof(float) * static_cast<size_t>(nblk) * K * NB;
   bytes = (bytes + 63) / 64 * 64;
@@ -129,9 +133,9 @@ void pack_b(const float* B, int K, int N, bool transpose, Packed* out) {
     for (int k = 0; k < K; ++k) {
       float* dst = d + (static_cast<size_t>(jb) * K + k) * NB;
       if (!transpose) {
-        std::memcpy(dst, B + static_cast<size_t>(k) * N + n0, sizeof(float) * (n1 - n0));
+        std::memcpy(dst, B + static_cast<size_t>(k) * ldb + n0, sizeof(float) * (n1 - n0));
       } else {
-        for (int n = n0; n < n1; ++n) dst[n - n0] = B[static_cast<size_t>(n) * K + k];
+        for (int n = n0; n < n1; ++n) dst[n - n0] = B[static_cast<size_t>(n) * ldb + k];
       }
     }
   }
@@ -432,6 +436,108 @@ void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float
       });
     }
     gemm_acc(DI + go, G, M, RT, cr.next.data(), U);
+    cr.dh.swap(cr.next);
+  }
+  std::copy(cr.dh.begin(), cr.dh.end(), dh0 + static_cast<size_t>(r0) * U);
+}
+
+// ------------------------------------------------------------------ GRU (reset_after=False)
+void gru1_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& Rzr,
+              const Packed& Rh, const float* mask, bool zero_out, float* Y, float* H, float* S,
+              int r0, int r1) {
+  const int M = r1 - r0, G = 3 * U;
+  std::vector<float> zr(static_cast<size_t>(M) * 2 * U), pre(static_cast<size_t>(M) * U),
+      rh(static_cast<size_t>(M) * U);
+  for (int t = 0; t < T; ++t) {
+    const size_t so = (static_cast<size_t>(t) * B + r0) * U;
+    const float* hp = prev_rows(H, h0, t, B, U, r0);
+    const float* xt = xp + (static_cast<size_t>(t) * B + r0) * G;
+    for (int b = 0; b < M; ++b) {
+      std::memcpy(zr.data() + b * 2 * U, xt + b * G, sizeof(float) * 2 * U);
+      std::memcpy(pre.data() + b * U, xt + b * G + 2 * U, sizeof(float) * U);
+    }
+    gemm_acc(hp, U, M, Rzr, zr.data(), 2 * U);
+    for (int b = 0; b < M; ++b) {
+      float* zrb = zr.data() + b * 2 * U;
+      const float* hpb = hp + b * U;
+      float* rhb = rh.data() + b * U;
+      SEQKIT_COLS(2 * U, st(zrb + j, sigm_(ld<V>(zrb + j))));
+      SEQKIT_COLS(U, st(rhb + j, ld<V>(zrb + U + j) * ld<V>(hpb + j)));
+    }
+    gemm_acc(rh.data(), U, M, Rh, pre.data(), U);
+    for (int b = 0; b < M; ++b) {
+      const float* zrb = zr.data() + b * 2 * U;
+      const float* hpb = hp + b * U;
+      const float* pb = pre.data() + b * U;
+      float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * G;
+      float* hb = H + so + b * U;
+      std::memcpy(sb, zrb, sizeof(float) * 2 * U);
+      SEQKIT_COLS(U, {
+        V z = ld<V>(zrb + j);
+        V hh = tanh_(ld<V>(pb + j));
+        st(sb + 2 * U + j, hh);
+        st(hb + j, hh + z * (ld<V>(hpb + j) - hh));
+      });
+    }
+    apply_mask_forward(t, B, U, mask, zero_out, hp, H, Y, nullptr, nullptr, r0, r1);
+  }
+}
+
+void gru1_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
+              const float* H, const float* h0, const Packed& RzrT, const Packed& RhT,
+              const float* mask, bool zero_out, float* dXP, float* dh0, int r0, int r1) {
+  const int M = r1 - r0, G = 3 * U;
+  Carry cr(dhT, r0, r1, U);
+  std::vector<float> drh(static_cast<size_t>(M) * U), gz(static_cast<size_t>(M) * U);
+  std::vector<char> live(M);
+  for (int t = T - 1; t >= 0; --t) {
+    const size_t so = (static_cast<size_t>(t) * B + r0) * U;
+    const size_t go = (static_cast<size_t>(t) * B + r0) * G;
+    const float* hp = prev_rows(H, h0, t, B, U, r0);
+    // 1) dah (the candidate's pre-activation gradient) for every live row
+    for (int b = 0; b < M; ++b) {
+      const float* dyb = dY + so + b * U;
+      float* dxb = dXP + go + b * G;
+      live[b] = mask_at(mask, t, B, r0 + b) != 0.0f;
+      if (!live[b]) {
+        std::memset(dxb, 0, sizeof(float) * G);
+        cr.masked_row(b, U, dyb, zero_out);
+        continue;
+      }
+      const float* sb = S + go + b * G;
+      float* dhb = cr.dh.data() + b * U;
+      float* dcy = cr.dy.data() + b * U;
+      float* gzb = gz.data() + b * U;
+      SEQKIT_COLS(U, {
+        V z = ld<V>(sb + j), hh = ld<V>(sb + 2 * U + j);
+        V g = ld<V>(dyb + j) + ld<V>(dcy + j) + ld<V>(dhb + j);
+        st(dxb + 2 * U + j, g * (1.0f - z) * (1.0f - hh * hh));
+        st(gzb + j, g);  // g, kept for step 2
+        st(dcy + j, V{});
+      });
+    }
+    // 2) d(r * h) = dah @ R_h^T
+    std::fill(drh.begin(), drh.end(), 0.0f);
+    gemm_acc(dXP + go + 2 * U, G, M, RhT, drh.data(), U);
+    // 3) gate gradients and the direct part of dh_prev
+    for (int b = 0; b < M; ++b) {
+      if (!live[b]) continue;
+      const float* sb = S + go + b * G;
+      const float* hpb = hp + b * U;
+      const float* drb = drh.data() + b * U;
+      const float* gb = gz.data() + b * U;
+      float* dxb = dXP + go + b * G;
+      float* nb = cr.next.data() + b * U;
+      SEQKIT_COLS(U, {
+        V z = ld<V>(sb + j), r = ld<V>(sb + U + j), hh = ld<V>(sb + 2 * U + j);
+        V g = ld<V>(gb + j), hpv = ld<V>(hpb + j), d = ld<V>(drb + j);
+        st(dxb + j, g * (hpv - hh) * z * (1.0f - z));
+        st(dxb + U + j, d * hpv * r * (1.0f - r));
+        st(nb + j, g * z + d * r);
+      });
+    }
+    // 4) dh_prev += [dz, dr] @ R_zr^T (masked rows: zero gradients, next = dh)
+    gemm_acc(dXP + go, G, M, RzrT, cr.next.data(), U);
     cr.dh.swap(cr.next);
   }
   std::copy(cr.dh.begin(), cr.dh.end(), dh0 + static_cast<size_t>(r0) * U);

@@ -20,6 +20,8 @@ struct Packed {
 // Packs B (K x N, row-major). With transpose, `B` is given as N x K row-major
 // and B^T is packed.
 void pack_b(const float* B, int K, int N, bool transpose, Packed* out);
+// The same for a block of a wider matrix: rows of `B` are `ldb` apart.
+void pack_b_ld(const float* B, int K, int N, int ldb, bool transpose, Packed* out);
 void free_packed(Packed* p);
 // C[M, N] += A[M, K] @ P  (A with row stride lda, C with row stride ldc).
 void gemm_acc(const float* A, int lda, int M, const Packed& P, float* C, int ldc);
@@ -56,5 +58,15 @@ void gru_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed
 void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
              const float* H, const float* h0, const Packed& RT, const float* mask,
              bool zero_out, float* dXP, float* DI, float* dh0, int r0, int r1);
+
+// ---- GRU, reset_after=False: hh = tanh(x_h + (r * h) @ R_h), no recurrent
+// bias. Rzr / Rh are the packed column blocks of R (U x 3U); S (T, B, 3U)
+// keeps z, r and hh. RzrT / RhT are their transposes for the backward pass.
+void gru1_fwd(int T, int B, int U, const float* xp, const float* h0, const Packed& Rzr,
+              const Packed& Rh, const float* mask, bool zero_out, float* Y, float* H, float* S,
+              int r0, int r1);
+void gru1_bwd(int T, int B, int U, const float* dY, const float* dhT, const float* S,
+              const float* H, const float* h0, const Packed& RzrT, const Packed& RhT,
+              const float* mask, bool zero_out, float* dXP, float* dh0, int r0, int r1);
 
 }  // namespace seqkit

@@ -317,6 +317,67 @@ class GruBwd : public OpKernel {
   bool zero_out_;
 };
 
+// ------------------------------------------------------------------ GRU, reset_after=False
+class Gru1Fwd : public OpKernel {
+ public:
+  explicit Gru1Fwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
+                 &m = ctx->input(3);
+    Dims d;
+    const float* mask;
+    float *Y, *H;
+    if (!dims_from(ctx, x, R, 3, &d) || !check_state(ctx, h0, d, "h0") ||
+        !mask_from(ctx, m, d, &mask) || !outputs_yh(ctx, d, mask, &Y, &H))
+      return;
+    Tensor* S = out(ctx, 2, {d.T, d.B, d.G});
+    if (!S) return;
+    PackedGuard Pzr, Ph;
+    pack_b_ld(f(R), d.U, 2 * d.U, d.G, false, &Pzr.p);
+    pack_b_ld(f(R) + 2 * d.U, d.U, d.U, d.G, false, &Ph.p);
+    for_shards(ctx, d.B, [&](int r0, int r1) {
+      gru1_fwd(d.T, d.B, d.U, f(x), f(h0), Pzr.p, Ph.p, mask, zero_out_, Y, H, f(S), r0, r1);
+    });
+  }
+
+ private:
+  bool zero_out_;
+};
+
+class Gru1Bwd : public OpKernel {
+ public:
+  explicit Gru1Bwd(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &S = ctx->input(2),
+                 &H = ctx->input(3), &h0 = ctx->input(4), &R = ctx->input(5), &m = ctx->input(6);
+    Dims d;
+    const float* mask;
+    if (!dims_from(ctx, S, R, 3, &d) || !check_state(ctx, dhT, d, "dhT") ||
+        !check_state(ctx, h0, d, "h0") || !mask_from(ctx, m, d, &mask))
+      return;
+    OP_REQUIRES(ctx, dY.dims() == 3 && dY.dim_size(0) == d.T && dY.dim_size(1) == d.B &&
+                         dY.dim_size(2) == d.U && H.shape() == dY.shape(),
+                errors::InvalidArgument("seqkit native: GRU backward shapes"));
+    Tensor* dXP = out(ctx, 0, {d.T, d.B, d.G});
+    Tensor* dh0 = out(ctx, 1, {d.B, d.U});
+    if (!dXP || !dh0) return;
+    PackedGuard PzrT, PhT;
+    pack_b_ld(f(R), 2 * d.U, d.U, d.G, true, &PzrT.p);
+    pack_b_ld(f(R) + 2 * d.U, d.U, d.U, d.G, true, &PhT.p);
+    for_shards(ctx, d.B, [&](int r0, int r1) {
+      gru1_bwd(d.T, d.B, d.U, f(dY), f(dhT), f(S), f(H), f(h0), PzrT.p, PhT.p, mask, zero_out_,
+               f(dXP), f(dh0), r0, r1);
+    });
+  }
+
+ private:
+  bool zero_out_;
+};
+
 }  // namespace
 }  // namespace seqkit
 
@@ -344,9 +405,18 @@ REGISTER_OP("SeqkitGruBwd").Attr("zero_out: bool").Input("dy: float").Input("dht
     .Input("s: float").Input("h: float").Input("h0: float").Input("r: float")
     .Input("mask: float").Output("dxp: float").Output("di: float").Output("dh0: float");
 
+REGISTER_OP("SeqkitGru1Fwd").Attr("zero_out: bool").Input("xp: float").Input("h0: float")
+    .Input("r: float").Input("mask: float").Output("y: float").Output("h: float")
+    .Output("s: float");
+REGISTER_OP("SeqkitGru1Bwd").Attr("zero_out: bool").Input("dy: float").Input("dht: float")
+    .Input("s: float").Input("h: float").Input("h0: float").Input("r: float")
+    .Input("mask: float").Output("dxp: float").Output("dh0: float");
+
 REGISTER_KERNEL_BUILDER(Name("SeqkitSimpleFwd").Device(tensorflow::DEVICE_CPU), seqkit::SimpleFwd);
 REGISTER_KERNEL_BUILDER(Name("SeqkitSimpleBwd").Device(tensorflow::DEVICE_CPU), seqkit::SimpleBwd);
 REGISTER_KERNEL_BUILDER(Name("SeqkitLstmFwd").Device(tensorflow::DEVICE_CPU), seqkit::LstmFwd);
 REGISTER_KERNEL_BUILDER(Name("SeqkitLstmBwd").Device(tensorflow::DEVICE_CPU), seqkit::LstmBwd);
 REGISTER_KERNEL_BUILDER(Name("SeqkitGruFwd").Device(tensorflow::DEVICE_CPU), seqkit::GruFwd);
 REGISTER_KERNEL_BUILDER(Name("SeqkitGruBwd").Device(tensorflow::DEVICE_CPU), seqkit::GruBwd);
+REGISTER_KERNEL_BUILDER(Name("SeqkitGru1Fwd").Device(tensorflow::DEVICE_CPU), seqkit::Gru1Fwd);
+REGISTER_KERNEL_BUILDER(Name("SeqkitGru1Bwd").Device(tensorflow::DEVICE_CPU), seqkit::Gru1Bwd);
