@@ -10,7 +10,7 @@ a change to any of them builds a new one; the build writes to a temporary
 file and renames it into place, so a crash never leaves a broken library.
 
 The kernels replace the XLA loops of `_tf_fast` for float32 SimpleRNN, LSTM
-and GRU (reset_after=True), with or without a mask, on CPU: one op runs the
+and GRU (reset_after True or False), with or without a mask, on CPU: one op runs the
 whole forward loop and one the backward loop, each over shards of the batch
 in parallel, with a register-blocked matmul whose recurrent kernel is packed
 once per call (train steps measured 0.54-0.84x Keras's; see
