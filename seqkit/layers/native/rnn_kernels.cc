@@ -209,9 +209,11 @@ struct Carry {
       : dh(dhT + static_cast<size_t>(r0) * U, dhT + static_cast<size_t>(r1) * U),
         next(dh.size()),
         dy(dh.size(), 0.0f) {}
-  // A masked row: nothing flows into the cell; dh passes through, and the
-  // output gradient goes to the previous output unless outputs are zeroed.
-  void masked_row(int b, int U, const float* dyrow, bool zero_out) {
+  // A masked row: nothing flows into the cell (its `width` pre-activation
+  // gradients `dz` are zero); dh passes through, and the output gradient
+  // goes to the previous output unless outputs are zeroed.
+  void masked_row(int b, int U, const float* dyrow, bool zero_out, float* dz, int width) {
+    std::memset(dz, 0, sizeof(float) * width);
     float* d = dy.data() + static_cast<size_t>(b) * U;
     for (int j = 0; j < U; ++j) d[j] = zero_out ? 0.0f : d[j] + dyrow[j];
     std::memcpy(next.data() + static_cast<size_t>(b) * U, dh.data() + static_cast<size_t>(b) * U,
@@ -255,8 +257,7 @@ void simple_bwd(int T, int B, int U, const float* dY, const float* dhT, const fl
       const float* dyb = dY + off + b * U;
       float* dzb = dz + b * U;
       if (mask_at(mask, t, B, r0 + b) == 0.0f) {
-        std::memset(dzb, 0, sizeof(float) * U);
-        cr.masked_row(b, U, dyb, zero_out);
+        cr.masked_row(b, U, dyb, zero_out, dzb, U);
         continue;
       }
       const float* y = H + off + b * U;
@@ -328,8 +329,7 @@ void lstm_bwd(int T, int B, int U, const float* dY, const float* dhT, const floa
       const float* dyb = dY + so + b * U;
       float* dzb = dz + b * G;
       if (mask_at(mask, t, B, r0 + b) == 0.0f) {  // dc passes through unchanged
-        std::memset(dzb, 0, sizeof(float) * G);
-        cr.masked_row(b, U, dyb, zero_out);
+        cr.masked_row(b, U, dyb, zero_out, dzb, G);
         continue;
       }
       const float* ab = A + go + b * G;
@@ -408,9 +408,8 @@ void gru_bwd(int T, int B, int U, const float* dY, const float* dhT, const float
       float* dxb = dXP + go + b * G;
       float* dib = DI + go + b * G;
       if (mask_at(mask, t, B, r0 + b) == 0.0f) {
-        std::memset(dxb, 0, sizeof(float) * G);
         std::memset(dib, 0, sizeof(float) * G);
-        cr.masked_row(b, U, dyb, zero_out);
+        cr.masked_row(b, U, dyb, zero_out, dxb, G);
         continue;
       }
       const float* sb = S + (static_cast<size_t>(t) * B + r0 + b) * 4 * U;
@@ -500,8 +499,7 @@ void gru1_bwd(int T, int B, int U, const float* dY, const float* dhT, const floa
       float* dxb = dXP + go + b * G;
       live[b] = mask_at(mask, t, B, r0 + b) != 0.0f;
       if (!live[b]) {
-        std::memset(dxb, 0, sizeof(float) * G);
-        cr.masked_row(b, U, dyb, zero_out);
+        cr.masked_row(b, U, dyb, zero_out, dxb, G);
         continue;
       }
       const float* sb = S + go + b * G;

@@ -128,12 +128,22 @@ bool outputs_yh(OpKernelContext* ctx, const Dims& d, const float* mask, float** 
   return true;
 }
 
-// ------------------------------------------------------------------ SimpleRNN
-class SimpleFwd : public OpKernel {
+// Base of every op here: all take the `zero_out` attribute (masked steps
+// output zeros instead of repeating the previous output).
+class RnnOp : public OpKernel {
  public:
-  explicit SimpleFwd(OpKernelConstruction* c) : OpKernel(c) {
+  explicit RnnOp(OpKernelConstruction* c) : OpKernel(c) {
     OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
   }
+
+ protected:
+  bool zero_out_;
+};
+
+// ------------------------------------------------------------------ SimpleRNN
+class SimpleFwd : public RnnOp {
+ public:
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
                  &m = ctx->input(3);
@@ -149,16 +159,11 @@ class SimpleFwd : public OpKernel {
       simple_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, mask, zero_out_, Y, H, r0, r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
-class SimpleBwd : public OpKernel {
+class SimpleBwd : public RnnOp {
  public:
-  explicit SimpleBwd(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
-  }
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &H = ctx->input(2),
                  &R = ctx->input(3), &m = ctx->input(4);
@@ -178,17 +183,13 @@ class SimpleBwd : public OpKernel {
                  r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
 // ------------------------------------------------------------------ LSTM
-class LstmFwd : public OpKernel {
+class LstmFwd : public RnnOp {
  public:
-  explicit LstmFwd(OpKernelConstruction* c) : OpKernel(c) {
+  explicit LstmFwd(OpKernelConstruction* c) : RnnOp(c) {
     OP_REQUIRES_OK(c, c->GetAttr("save_gates", &save_));
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &c0 = ctx->input(2),
@@ -212,14 +213,12 @@ class LstmFwd : public OpKernel {
   }
 
  private:
-  bool save_, zero_out_;
+  bool save_;
 };
 
-class LstmBwd : public OpKernel {
+class LstmBwd : public RnnOp {
  public:
-  explicit LstmBwd(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
-  }
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &dcT = ctx->input(2),
                  &A = ctx->input(3), &C = ctx->input(4), &c0 = ctx->input(5), &R = ctx->input(6),
@@ -245,17 +244,12 @@ class LstmBwd : public OpKernel {
                f(dXP), f(dh0), f(dc0), r0, r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
 // ------------------------------------------------------------------ GRU
-class GruFwd : public OpKernel {
+class GruFwd : public RnnOp {
  public:
-  explicit GruFwd(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
-  }
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
                  &br = ctx->input(3), &m = ctx->input(4);
@@ -276,16 +270,11 @@ class GruFwd : public OpKernel {
       gru_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, f(br), mask, zero_out_, Y, H, f(S), r0, r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
-class GruBwd : public OpKernel {
+class GruBwd : public RnnOp {
  public:
-  explicit GruBwd(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
-  }
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &S = ctx->input(2),
                  &H = ctx->input(3), &h0 = ctx->input(4), &R = ctx->input(5), &m = ctx->input(6);
@@ -312,17 +301,12 @@ class GruBwd : public OpKernel {
               f(DI), f(dh0), r0, r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
 // ------------------------------------------------------------------ GRU, reset_after=False
-class Gru1Fwd : public OpKernel {
+class Gru1Fwd : public RnnOp {
  public:
-  explicit Gru1Fwd(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
-  }
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
                  &m = ctx->input(3);
@@ -341,16 +325,11 @@ class Gru1Fwd : public OpKernel {
       gru1_fwd(d.T, d.B, d.U, f(x), f(h0), Pzr.p, Ph.p, mask, zero_out_, Y, H, f(S), r0, r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
-class Gru1Bwd : public OpKernel {
+class Gru1Bwd : public RnnOp {
  public:
-  explicit Gru1Bwd(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("zero_out", &zero_out_));
-  }
+  using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dY = ctx->input(0), &dhT = ctx->input(1), &S = ctx->input(2),
                  &H = ctx->input(3), &h0 = ctx->input(4), &R = ctx->input(5), &m = ctx->input(6);
@@ -373,9 +352,6 @@ class Gru1Bwd : public OpKernel {
                f(dXP), f(dh0), r0, r1);
     });
   }
-
- private:
-  bool zero_out_;
 };
 
 }  // namespace
