@@ -1,0 +1,31 @@
+"""One family of error classes for bad input, all ``ValueError`` subclasses.
+
+- :class:`SeqkitError`: the base; catch it to catch any of seqkit's input errors.
+- :class:`UsageError`: a function or pipeline was used wrongly (a bad argument,
+  a pipeline that is not fitted); ``tasks.PipelineError`` is this class.
+- :class:`DataError`: data that cannot be read or used (a missing column,
+  empty data, undecodable text); the message names the problem and the fix.
+- :class:`SeriesError`: a :class:`DataError` about time series.
+
+This module imports nothing else from seqkit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SeqkitError", "UsageError", "DataError", "SeriesError"]
+
+
+class SeqkitError(ValueError):
+    """Base of every seqkit input error; the message says what was wrong and how to fix it."""
+
+
+class UsageError(SeqkitError):
+    """A function or pipeline was used wrongly (not fitted, bad argument)."""
+
+
+class DataError(SeqkitError):
+    """Data that cannot be read or used; the message names the problem and the fix."""
+
+
+class SeriesError(DataError):
+    """Time-series data that cannot be read or used."""
