@@ -1,14 +1,16 @@
-"""The error classes of seqkit: one family, every one a ``ValueError``.
+"""One family of error classes for bad input, all ``ValueError`` subclasses.
 
-``SeqkitError`` is the base of every error seqkit raises for bad input, so a
-caller can catch them all at once (or catch ``ValueError``, as before):
+- :class:`SeqkitError`: the base; catch it to catch any of seqkit's input errors
+  (catching ``ValueError`` works too, as before).
+- :class:`UsageError`: a function or pipeline was used wrongly (a bad argument,
+  a pipeline that is not fitted); ``tasks.PipelineError`` is this class.
+- :class:`DataError`: data that cannot be read or used (a missing column,
+  empty data, undecodable text); the message names the problem and the fix.
+  The readers of :mod:`seqkit.data` raise it.
+- :class:`SeriesError`: a :class:`DataError` about time series
+  (:func:`seqkit.data.read_series`).
 
-- :class:`DataError`: data that cannot be read or used (``seqkit.data``);
-- :class:`SeriesError`: bad time-series input (``seqkit.data.read_series``),
-  a kind of ``DataError``.
-
-The pipelines in ``tasks/`` raise ``tasks.base.PipelineError``, also a
-``SeqkitError``. This module imports nothing from seqkit.
+This module imports nothing else from seqkit.
 
 Example:
 
@@ -22,16 +24,20 @@ DataError list of data: the data is empty (0 rows).
 
 from __future__ import annotations
 
-__all__ = ["SeqkitError", "DataError", "SeriesError"]
+__all__ = ["SeqkitError", "UsageError", "DataError", "SeriesError"]
 
 
 class SeqkitError(ValueError):
     """Base of every seqkit input error; the message says what was wrong and how to fix it."""
 
 
+class UsageError(SeqkitError):
+    """A function or pipeline was used wrongly (not fitted, bad argument)."""
+
+
 class DataError(SeqkitError):
-    """Raised when data given to a pipeline cannot be used; the message says why."""
+    """Data that cannot be read or used; the message names the problem and the fix."""
 
 
 class SeriesError(DataError):
-    """Bad time-series input; the message says what was wrong and how to fix it."""
+    """Time-series data that cannot be read or used."""
