@@ -263,7 +263,7 @@ flags = st.sampled_from(
 def test_command_line(tiny_models, tmp_path, monkeypatch, capsys, command, argv):
     import io
 
-    from seqkit.cli import main
+    from tasks.cli import main
 
     monkeypatch.chdir(tmp_path)  # whatever a command writes lands here
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # commands without texts read stdin

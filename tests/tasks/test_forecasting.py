@@ -216,7 +216,7 @@ def test_bad_hyperparameters(kwargs, message):
 
 
 def test_seqkit_forecast_train_and_evaluate_commands(tmp_path, capsys):
-    from seqkit.cli import demo_prices, main
+    from tasks.cli import demo_prices, main
 
     random_walks().to_csv(tmp_path / "prices.csv", index=False)
     args = ["train", "forecasting", "--data", str(tmp_path / "prices.csv"), "--out"]
@@ -247,7 +247,7 @@ def test_predict_skips_short_series_with_a_warning(walk_model):
 
 
 def test_shipped_model_forecasts_a_made_up_price_series():
-    from seqkit.cli import demo_prices
+    from tasks.cli import demo_prices
 
     fc = tasks.load("forecasting")
     assert isinstance(fc, ForecastPipeline) and fc.columns[0] == "close"

@@ -478,7 +478,7 @@ def test_shipped_model_gets_obvious_sentences_right():
 
 
 def test_seqkit_command_demo_and_errors(tmp_path):
-    from seqkit.cli import main
+    from tasks.cli import main
 
     assert main(["demo"]) == 0
     assert main(["sentiment", "An excellent film."]) == 0
@@ -486,7 +486,7 @@ def test_seqkit_command_demo_and_errors(tmp_path):
 
 
 def test_seqkit_train_evaluate_export_commands(tmp_path, capsys):
-    from seqkit.cli import main
+    from tasks.cli import main
 
     texts, labels = make_reviews(200)
     pd.DataFrame({"review": texts, "y": labels}).to_csv(tmp_path / "train.csv", index=False)

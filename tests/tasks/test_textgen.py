@@ -321,7 +321,7 @@ def test_shipped_model_knows_shakespeare_from_noise():
 
 
 def test_seqkit_generate_train_and_evaluate_commands(tmp_path, capsys):
-    from seqkit.cli import main
+    from tasks.cli import main
 
     (tmp_path / "corpus.txt").write_text(make_text(150))
     small = [f"--set={k}={v}" for k, v in SMALL.items()]

@@ -296,7 +296,7 @@ def test_bad_translate_arguments(mt):
 
 
 def test_seqkit_translate_and_train_commands(tmp_path, capsys):
-    from seqkit.cli import main
+    from tasks.cli import main
 
     lines = [f"{t}\t{s}" for s, t in make_pairs(300)]  # Anki order: english<TAB>spanish
     (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -316,7 +316,7 @@ def test_seqkit_translate_and_train_commands(tmp_path, capsys):
 
 # ----------------------------------------------------------------- shipped model
 def test_shipped_model_translates_everyday_spanish(capsys):
-    from seqkit.cli import main
+    from tasks.cli import main
 
     mt = tasks.load("translation")
     assert isinstance(mt, TranslationPipeline) and (mt.source_lang, mt.target_lang) == ("es", "en")

@@ -8,6 +8,7 @@
     seqkit train sentiment --data train.csv --out runs/clf [--set units=128 ...]
     seqkit evaluate runs/clf --data test.csv
     seqkit export runs/clf serving/clf
+    seqkit upgrade runs/old_clf runs/clf        # re-save a folder from an older seqkit
 
 Errors in what was given (a missing file, a bad column, a bad option) print
 one line saying what to fix and exit with status 2.
@@ -143,15 +144,13 @@ def cmd_forecast(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from tasks.base import _REGISTRY, _import_tasks
+    from tasks.registry import get_task
 
-    _import_tasks()
-    if args.task not in _REGISTRY:
-        raise ValueError(f"Unknown task {args.task!r}; expected one of {sorted(_REGISTRY)}.")
+    cls = get_task(args.task)
     config = _parse_sets(args.set)
     config.setdefault("seed", args.seed)
     try:
-        pipeline = _REGISTRY[args.task](**config)
+        pipeline = cls(**config)
     except TypeError as error:
         raise ValueError(f"Bad --set for {args.task}: {error}") from None
     read = _read_args(args.task, args)
@@ -188,6 +187,25 @@ def cmd_export(args) -> int:
     pipeline.export(args.out)
     print(f"Exported a SavedModel to {args.out}")
     return 0
+
+
+def cmd_upgrade(args) -> int:
+    import tasks
+    from tasks.registry import CONFIG_FILE, read_json
+
+    pipeline = tasks.load(args.old)
+    meta = read_json(os.path.join(args.old, CONFIG_FILE)) if os.path.isdir(args.old) else {}
+    dtype = meta.get("weights_dtype", "float32")
+    pipeline.save(args.new, weights_dtype=dtype)
+    saved_by = meta.get("seqkit_version", "?")
+    print(f"Saved {args.old} (seqkit {saved_by}) again as {args.new} (seqkit {_version()}).")
+    return 0
+
+
+def _version() -> str:
+    import seqkit
+
+    return seqkit.__version__
 
 
 DEMO_SENTIMENT = [
@@ -250,11 +268,9 @@ def _demo_forecasting(tasks) -> None:
 
 
 def _shipped(tasks, name) -> bool:
-    from tasks.base import saved_models_dir
+    from tasks.registry import is_shipped
 
-    return name in tasks.SHIPPED and os.path.isdir(
-        os.path.join(saved_models_dir(), tasks.SHIPPED[name])
-    )
+    return is_shipped(name)
 
 
 DEMO_TRANSLATION = [
@@ -296,7 +312,10 @@ def _demo_sentiment(tasks) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqkit",
-        description="Recurrent sequence pipelines: sentiment and text generation (more to come).",
+        description=(
+            "Recurrent sequence pipelines: sentiment analysis, text generation, translation "
+            "and forecasting."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -375,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="saved folder or shipped name")
     p.add_argument("out", help="folder for the SavedModel")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("upgrade", help="re-save a pipeline folder written by an older seqkit")
+    p.add_argument("old", help="the saved folder")
+    p.add_argument("new", help="where to write it in this seqkit's layout (may equal old)")
+    p.set_defaults(func=cmd_upgrade)
     return parser
 
 
