@@ -1,5 +1,8 @@
-"""Time-series preparation: reading long-format data, windows that never cross series,
-and the scale-free transforms a forecaster reads (fitted on training data only).
+"""Time-series preparation: windows that never cross series, and the scale-free
+transforms a forecaster reads (fitted on training data only).
+
+Reading long-format data is :func:`seqkit.data.read_series` (importable from
+here too, with :class:`~seqkit.errors.SeriesError`).
 
 A *window* is ``lookback`` consecutive raw rows of one series (target first,
 then covariates). :func:`transform_windows` turns raw windows into what the
@@ -16,141 +19,15 @@ SavedModel share one implementation:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import pandas as pd
 import tensorflow as tf
+
+from seqkit.data.series import read_series
+from seqkit.errors import SeriesError
 
 __all__ = ["SeriesError", "read_series", "make_windows", "transform_windows", "fit_scaler"]
 
 EPS = 1e-6
-
-
-class SeriesError(ValueError):
-    """Bad time-series input; the message says what was wrong and how to fix it."""
-
-
-def read_series(
-    data,
-    target: str,
-    time_column: str = "date",
-    id_column: str = "ticker",
-    features=None,
-    missing: str = "error",
-) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Reads one or many series into ``{id: DataFrame indexed by time}``.
-
-    Args:
-        data: a long-format DataFrame or CSV path (``.gz`` too) with ``time_column``,
-            ``id_column`` (optional: one series without it) and ``target``; or a
-            pandas Series with a DatetimeIndex (one series, its values the target).
-        features: covariate columns; None takes every other numeric column.
-        missing: "error" (default) refuses missing values; "ffill" fills them
-            forward within each series (a leading gap is dropped).
-
-    Returns:
-        (series by id, covariate names). Rows are sorted by time (unsorted
-        input is sorted, with a warning); duplicate times are an error.
-    """
-    if missing not in ("error", "ffill"):
-        raise SeriesError(f"Received `missing={missing!r}`; expected 'error' or 'ffill'.")
-    if isinstance(data, pd.Series):
-        if not isinstance(data.index, pd.DatetimeIndex):
-            raise SeriesError(
-                "A pandas Series needs a DatetimeIndex (its dates); got "
-                f"{type(data.index).__name__}. Use a DataFrame with a time column instead."
-            )
-        frame = pd.DataFrame({time_column: data.index, target: data.to_numpy()})
-    elif isinstance(data, str):
-        try:
-            frame = pd.read_csv(data)
-        except FileNotFoundError:
-            raise SeriesError(f"No such file: {data}.") from None
-        except pd.errors.EmptyDataError:
-            raise SeriesError(f"{data}: the file is empty.") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise SeriesError(f"{data}: could not be read as CSV ({error}).") from None
-    elif isinstance(data, pd.DataFrame):
-        frame = data.copy()
-        if time_column not in frame.columns and isinstance(frame.index, pd.DatetimeIndex):
-            frame = frame.rename_axis(time_column).reset_index()
-    else:
-        raise SeriesError(
-            f"Cannot read series from a {type(data).__name__}; pass a long-format DataFrame, "
-            "a CSV path or a pandas Series with a DatetimeIndex."
-        )
-    if len(frame) == 0:
-        raise SeriesError("The data has no rows.")
-    for column in (time_column, target):
-        if column not in frame.columns:
-            raise SeriesError(
-                f"The data has no column {column!r}; its columns are "
-                f"{list(map(str, frame.columns))}. Pass "
-                f"{'time_column' if column == time_column else 'target'}=... to name it."
-            )
-    if not pd.api.types.is_numeric_dtype(frame[target]):
-        raise SeriesError(
-            f"The target column {target!r} is not numeric (dtype {frame[target].dtype}); "
-            "convert it with pd.to_numeric first."
-        )
-    try:
-        frame[time_column] = pd.to_datetime(frame[time_column])
-    except (ValueError, TypeError) as error:
-        raise SeriesError(f"The column {time_column!r} does not hold dates ({error}).") from None
-    has_ids = id_column in frame.columns
-    skip = {time_column, target} | ({id_column} if has_ids else set())
-    if features is None:
-        features = [
-            c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
-        ]
-    else:
-        features = list(features)
-        for column in features:
-            if column not in frame.columns:
-                raise SeriesError(
-                    f"The feature column {column!r} is missing; the columns are "
-                    f"{list(map(str, frame.columns))}."
-                )
-            if not pd.api.types.is_numeric_dtype(frame[column]):
-                raise SeriesError(f"The feature column {column!r} is not numeric.")
-    columns = [target] + features
-    groups = frame.groupby(id_column, sort=True) if has_ids else [("series", frame)]
-    out: dict[str, pd.DataFrame] = {}
-    unsorted = []
-    for key, group in groups:
-        key = str(key)
-        times = group[time_column]
-        if not times.is_monotonic_increasing:
-            unsorted.append(key)
-            group = group.sort_values(time_column, kind="stable")
-            times = group[time_column]
-        if times.duplicated().any():
-            dup = times[times.duplicated()].iloc[0]
-            raise SeriesError(
-                f"Series {key!r} has the date {dup.date()} more than once; keep one row per date."
-            )
-        values = group[columns].astype("float64")
-        values.index = pd.DatetimeIndex(times.to_numpy(), name=time_column)
-        if values.isna().any().any():
-            if missing == "error":
-                column = values.columns[values.isna().any()][0]
-                when = values.index[values[column].isna()][0]
-                raise SeriesError(
-                    f"Series {key!r} has a missing {column!r} on {when.date()}; fill the gaps "
-                    "(e.g. fit(..., missing='ffill')) or drop those rows."
-                )
-            values = values.ffill().dropna()
-        if not np.isfinite(values.to_numpy()).all():
-            raise SeriesError(f"Series {key!r} has infinite values; remove them.")
-        out[key] = values
-    if unsorted:
-        warnings.warn(
-            f"{len(unsorted)} series (e.g. {unsorted[0]!r}) were not sorted by "
-            f"{time_column!r}; sorted them.",
-            stacklevel=3,
-        )
-    return out, features
 
 
 def make_windows(values: np.ndarray, lookback: int, horizon: int, origins) -> tuple:

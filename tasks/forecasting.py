@@ -19,8 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-
 import keras
 import numpy as np
 import pandas as pd
@@ -29,6 +27,7 @@ from keras import ops
 
 import seqkit.layers as sk
 from seqkit import metrics as M
+from seqkit.data import SeriesData
 from seqkit.series import SeriesError, fit_scaler, make_windows, read_series, transform_windows
 from tasks.base import Pipeline, PipelineError, atomic_file, atomic_folder, register
 from tasks.base import choice as _choice
@@ -89,39 +88,6 @@ class PinballLoss(keras.losses.Loss):
 
     def get_config(self):
         return {"quantiles": self.quantiles, "name": self.name}
-
-
-# --------------------------------------------------------------------------- data
-class SeriesData:
-    """Series by id, and which windows of them a split uses.
-
-    ``role`` "train": windows whose whole horizon ends on or before ``cut``;
-    "val": windows whose origin is after ``cut``; "all": every window.
-    """
-
-    def __init__(self, series: dict, features: list, role="all", cut=None, stride=1):
-        self.series, self.features, self.role, self.cut, self.stride = (
-            series,
-            features,
-            role,
-            cut,
-            stride,
-        )
-        self._arrays = None
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self.series.values())
-
-    def origins(self, key, lookback, horizon) -> np.ndarray:
-        values = self.series[key]
-        n = len(values)
-        t = np.arange(lookback - 1, n - horizon, self.stride)
-        if self.role == "train":
-            last = values.index[np.minimum(t + horizon, n - 1)]
-            t = t[last <= self.cut]
-        elif self.role == "val":
-            t = t[values.index[t] > self.cut]
-        return t
 
 
 @register("forecasting")
@@ -276,17 +242,6 @@ class ForecastPipeline(Pipeline):
         if not any(len(val.origins(k, self.lookback, self.horizon)) for k in data.series):
             return train, None
         return train, val
-
-    @staticmethod
-    def _fingerprint(data) -> str:
-        if data is None:
-            return "none"
-        h = hashlib.sha256()
-        for key in sorted(data.series):
-            h.update(key.encode())
-            h.update(np.ascontiguousarray(data.series[key].to_numpy()).tobytes())
-        h.update(f"{data.role}{data.cut}{data.stride}".encode())
-        return h.hexdigest()
 
     def _windows(self, data: SeriesData):
         """All windows of a split: (windows, future, keys, origin indices)."""

@@ -18,11 +18,8 @@ Example:
 
 from __future__ import annotations
 
-import copy
-import gzip
 import math
 import numbers
-import os
 import warnings
 
 import keras
@@ -30,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import seqkit.layers as sk
-from seqkit.data import repair_surrogates
+from seqkit.data import DataError, TextCorpus, TextFileStream, read_corpus, repair_surrogates
 from seqkit.samplers import _check_temperature, _check_top_k, _check_top_p, sample_logits
 from seqkit.text import LMTokenizer
 from tasks.base import Pipeline, PipelineError, atomic_folder, register
@@ -43,221 +40,8 @@ __all__ = ["TextGenPipeline", "TextCorpus", "RecurrentLM"]
 _CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
 _LEVELS = ("char", "word")
 _ON_UNKNOWN = ("replace", "error")
-DOCUMENT_SEPARATOR = "\n\n"
 MAX_GENERATED = 1_000_000  # tokens per generate() call
 STREAM_CHUNK = 8  # tokens generated per compiled call when streaming
-
-
-# --------------------------------------------------------------------------- data
-class TextCorpus:
-    """Training text for a language model: one string (documents already joined)."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.texts = [text]  # what the checkpoint fingerprint reads
-        self.labels = None
-        self._ids = None
-        self._ids_vocab = None
-
-    def __len__(self) -> int:
-        return len(self.text)
-
-
-def _read_file(path: str, encoding: str) -> str:
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding=encoding, newline="") as f:
-            return f.read()
-    except UnicodeDecodeError as error:
-        raise PipelineError(
-            f"{path} is not {encoding} text ({error}); pass encoding=... to fit()."
-        ) from None
-
-
-class TextFileStream:
-    """A .txt / .txt.gz file read in chunks, never whole: training text larger than memory.
-
-    ``TextGenPipeline.fit`` / ``fine_tune`` take it in place of a string. The
-    held-out validation text is still the end of the file (by character
-    position, and at word level never inside a word); training windows are
-    shuffled within each chunk. ``evaluate`` reads text in memory.
-
-    Args:
-        path: the file.
-        encoding: its text encoding.
-        chunk_chars: characters read at a time.
-
-    Example:
-
-    >>> lm = TextGenPipeline().fit(TextFileStream("corpus.txt.gz"))  # doctest: +SKIP
-    """
-
-    def __init__(self, path, encoding: str = "utf-8", chunk_chars: int = 1_000_000):
-        if not isinstance(path, str | os.PathLike) or not os.path.isfile(os.fspath(path)):
-            raise PipelineError(f"TextFileStream: received `path={path!r}`; expected a file.")
-        self.path = os.fspath(path)
-        self.encoding = encoding
-        self.chunk_chars = _int_arg("chunk_chars", chunk_chars)
-        self.start, self.stop = 0, None  # the characters [start, stop) of the file
-        self.labels = None
-        self._length = None
-        for _ in self._raw():  # fail now, not mid-training, on a wrong encoding
-            break
-
-    def _raw(self):
-        """(offset, text) chunks of the whole file."""
-        opener = gzip.open if self.path.endswith(".gz") else open
-        try:
-            with opener(self.path, "rt", encoding=self.encoding, newline="") as f:
-                offset = 0
-                while True:
-                    text = f.read(self.chunk_chars)
-                    if not text:
-                        return
-                    yield offset, text
-                    offset += len(text)
-        except UnicodeDecodeError as error:
-            raise PipelineError(
-                f"{self.path} is not {self.encoding} text ({error}); pass encoding=... to "
-                "TextFileStream."
-            ) from None
-
-    def chunks(self, whole_words: bool = False):
-        """Yields the view's text in pieces; with ``whole_words`` each piece ends after a
-        space or line break (the rest is carried into the next piece)."""
-        carry = ""
-        for offset, text in self._raw():
-            end = offset + len(text)
-            if end <= self.start:
-                continue
-            if self.stop is not None and offset >= self.stop:
-                break
-            text = text[
-                max(0, self.start - offset) : None if self.stop is None else self.stop - offset
-            ]
-            text = carry + text
-            carry = ""
-            if whole_words:
-                cut = max(text.rfind(" "), text.rfind("\n")) + 1
-                if cut > 0:
-                    text, carry = text[:cut], text[cut:]
-                else:
-                    text, carry = "", text
-            if text:
-                yield text
-        if carry:
-            yield carry
-
-    def __len__(self) -> int:
-        if self._length is None:
-            self._length = sum(len(text) for text in self.chunks())
-        return self._length
-
-    def _view(self, start, stop):
-        view = copy.copy(self)
-        view.start, view.stop, view._length = start, stop, None
-        return view
-
-    def split(self, fraction: float, whole_words: bool = False):
-        """(train, validation): the first and last parts of the text."""
-        cut = self.start + int(len(self) * (1 - fraction))
-        if whole_words:  # move the cut just after the last space or line break before it
-            before = ""
-            for offset, text in self._raw():
-                if offset + len(text) >= cut:
-                    before = text[: cut - offset]
-                    break
-            space = max(before.rfind(" "), before.rfind("\n"))
-            if space >= 0:
-                cut = cut - len(before) + space + 1
-        return self._view(self.start, cut), self._view(cut, self.stop)
-
-    def fingerprint(self) -> str:
-        import hashlib
-
-        stat = os.stat(self.path)
-        key = (os.path.realpath(self.path), stat.st_size, stat.st_mtime_ns, self.start, self.stop)
-        return hashlib.sha256(repr(key).encode()).hexdigest()
-
-
-def _looks_like_path(text: str) -> bool:
-    return (
-        len(text) < 4096
-        and "\n" not in text
-        and text.strip() == text
-        and text.lower().endswith((".txt", ".gz", ".text", ".md"))
-    )
-
-
-def read_corpus(data, text_column: str = "text", encoding: str = "utf-8") -> TextCorpus:
-    """Reads training text from any of the forms ``TextGenPipeline.fit`` accepts.
-
-    Args:
-        data: a string (the text itself, or the path of a .txt / .txt.gz file),
-            a path object, a list or tuple of documents, a pandas Series or
-            DataFrame (``text_column``), or a ``tf.data.Dataset`` of strings.
-            Documents are joined with a blank line between them.
-
-    Returns:
-        A :class:`TextCorpus`.
-    """
-    import pandas as pd
-
-    if isinstance(data, os.PathLike) or (isinstance(data, str) and os.path.isfile(data)):
-        path = os.fspath(data)
-        if not os.path.isfile(path):
-            raise PipelineError(f"No such file: {path}.")
-        text = _read_file(path, encoding)
-        where = path
-    elif isinstance(data, str):
-        if _looks_like_path(data):
-            raise PipelineError(
-                f"No such file: {data}. (To train on a string that looks like a file name, "
-                "pass it inside a list.)"
-            )
-        text, where = data, "the text"
-    elif isinstance(data, pd.DataFrame):
-        if text_column not in data.columns:
-            raise PipelineError(
-                f"The DataFrame has no column {text_column!r}; its columns are "
-                f"{list(map(str, data.columns))}. Pass text_column=..."
-            )
-        text, where = _join_documents(data[text_column].tolist()), f"column {text_column!r}"
-    elif isinstance(data, pd.Series):
-        text, where = _join_documents(data.tolist()), "the Series"
-    elif isinstance(data, list | tuple):
-        text, where = _join_documents(list(data)), "the documents"
-    elif isinstance(data, tf.data.Dataset):
-        docs = []
-        for element in data.as_numpy_iterator():
-            if isinstance(element, dict):
-                if text_column not in element:
-                    raise PipelineError(
-                        f"The dataset's elements have no {text_column!r} key; they have "
-                        f"{sorted(element)}. Pass text_column=..."
-                    )
-                element = element[text_column]
-            for item in np.ravel(element):
-                docs.append(item.decode("utf-8") if isinstance(item, bytes) else item)
-        text, where = _join_documents(docs), "the dataset"
-    else:
-        raise PipelineError(
-            f"Cannot read training text from a {type(data).__name__}; pass a string, a file "
-            "path, a list of documents, a pandas Series/DataFrame or a tf.data.Dataset."
-        )
-    if not text or not text.strip():
-        raise PipelineError(f"The training text is empty ({where}); give some text to learn from.")
-    return TextCorpus(text)
-
-
-def _join_documents(docs: list) -> str:
-    for i, doc in enumerate(docs):
-        if not isinstance(doc, str):
-            raise PipelineError(
-                f"Document {i} is a {type(doc).__name__} ({doc!r:.40}); every document must "
-                "be a string."
-            )
-    return DOCUMENT_SEPARATOR.join(d for d in docs if d)
 
 
 # --------------------------------------------------------------------------- model
@@ -425,7 +209,10 @@ class TextGenPipeline(Pipeline):
                 f"Unknown argument(s) {sorted(kwargs)} for reading text; expected "
                 "text_column or encoding."
             )
-        return read_corpus(data, text_column=text_column, encoding=encoding)
+        try:
+            return read_corpus(data, text_column=text_column, encoding=encoding)
+        except DataError as error:
+            raise PipelineError(str(error)) from None
 
     def _split(self, data, fraction):
         """Holds out the **end** of the text (never shuffled into training)."""

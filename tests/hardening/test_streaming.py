@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import seqkit.data
+import seqkit.data.tables
 from seqkit.data import DataError, TextStream
-from tasks.base import PipelineError
 from tasks.sentiment import SentimentPipeline
 from tests.tasks.conftest import SMALL, make_reviews
 
@@ -28,7 +27,7 @@ def test_fit_and_evaluate_from_a_stream_never_read_whole(review_file, monkeypatc
     def refuse(*a, **k):
         raise AssertionError("the stream was read whole")
 
-    monkeypatch.setattr(seqkit.data, "_read_table", refuse)
+    monkeypatch.setattr(seqkit.data.tables, "_read_table", refuse)
     seen = []
     real_chunks = TextStream.chunks
 
@@ -122,8 +121,8 @@ def test_textgen_stream_in_small_chunks_reads_the_same_tokens(corpus_file, monke
     def refuse(*a, **k):
         raise AssertionError("the file was read whole")
 
-    monkeypatch.setattr("tasks.textgen._read_file", refuse)
+    monkeypatch.setattr("seqkit.data.corpus._read_file", refuse)
     lm.fit(small, epochs=2, batch_size=16, verbose=0, checkpoint_dir=None, learning_rate=1e-2)
     assert lm.history["val_loss"][-1] < lm.history["val_loss"][0]
-    with pytest.raises(PipelineError, match=r"TextFileStream: received `path='nope.txt'`"):
+    with pytest.raises(DataError, match=r"TextFileStream: received `path='nope.txt'`"):
         TextFileStream("nope.txt")

@@ -1,0 +1,146 @@
+"""Helpers shared by the readers of :mod:`seqkit.data`: text and label checks, digests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+
+import numpy as np
+
+from seqkit.errors import DataError
+
+INT32_MAX = 2**31 - 1
+
+
+def repair_surrogates(text: str) -> str:
+    """``text`` as valid Unicode: surrogate pairs joined, lone surrogates -> U+FFFD.
+
+    Python strings may hold lone surrogates (e.g. from ``errors="surrogateescape"``
+    decoding or JSON with ``"\\ud800"``); TensorFlow cannot encode them to UTF-8.
+    They are replaced like undecodable bytes are when files are read.
+
+    Args:
+        text: any Python string.
+
+    Returns:
+        ``text`` itself when it is valid Unicode, else a repaired copy.
+
+    Example:
+
+    >>> repair_surrogates("a\\ud83d\\ude00b\\ud800")
+    'a😀b\\ufffd'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def is_missing(value) -> bool:
+    """True for None, NaN and the other values pandas counts as missing."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return math.isnan(float(value))
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value)) if np.ndim(value) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
+def normalise_label(value, where: str):
+    """Labels become ``int`` (whole numbers, bools) or ``str``; anything else is refused."""
+    if is_missing(value):
+        raise DataError(
+            f"{where}: a label is missing (NaN or None). Drop those rows or fill them in "
+            "before training."
+        )
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        if float(value).is_integer():
+            return int(value)
+        raise DataError(
+            f"{where}: label {value!r} is a fractional number; class labels must be "
+            "integers or strings."
+        )
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError(f"{where}: a label is an empty string.")
+        return value
+    raise DataError(
+        f"{where}: label {value!r} has type {type(value).__name__}; class labels must be "
+        "integers or strings."
+    )
+
+
+def normalise_text(value, index: int, where: str) -> str:
+    """``value`` as a valid Unicode ``str`` (bytes decoded as UTF-8), or a DataError."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{where}: text #{index} is not valid UTF-8 ({error}).") from None
+    if isinstance(value, str):  # np.str_ too
+        return repair_surrogates(str(value))
+    kind = "missing (NaN or None)" if is_missing(value) else f"a {type(value).__name__}"
+    raise DataError(
+        f"{where}: text #{index} is {kind}, not a string. Every text must be a str; "
+        "drop or fill empty rows first."
+    )
+
+
+def is_tf_dataset(data) -> bool:
+    """True for a ``tf.data.Dataset`` (False when TensorFlow is not installed)."""
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(data, tf.data.Dataset)
+
+
+def decode(value):
+    """``bytes`` decoded as UTF-8; anything else unchanged."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an int in [1, int32 max], or a DataError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise DataError(f"Received `{name}={value!r}`; expected an integer >= 1.")
+    if value > INT32_MAX:
+        raise DataError(f"Received `{name}={value!r}`; expected an integer <= {INT32_MAX}.")
+    return int(value)
+
+
+def texts_digest(texts, labels) -> str:
+    """sha256 hex of texts (each UTF-8, NUL-terminated) then the labels as JSON.
+
+    The digest checkpoints of seqkit 0.1.0 were keyed by: keep it unchanged.
+    """
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    h.update(json.dumps(labels, default=str).encode())
+    return h.hexdigest()
+
+
+def file_digest(path: str, *view) -> str:
+    """sha256 hex of a file's real path, size and modification time, plus ``view``.
+
+    Cheap (the file is not read) and stable across processes; a file rewritten
+    in place gets a new digest through its size or modification time.
+    """
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, *view)
+    return hashlib.sha256(repr(key).encode()).hexdigest()
