@@ -2,6 +2,6 @@
 
 from seqkit import layers
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["layers", "__version__"]
