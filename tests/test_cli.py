@@ -1,0 +1,105 @@
+"""tasks.cli: the `seqkit` command (parsing, errors, upgrade). Task commands are tested per task."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tasks.cli import _parse_sets, build_parser, main
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "saved_v0_1_0")
+
+
+def test_help_names_every_task(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "more to come" not in out
+    for word in ("sentiment", "text generation", "translation", "forecasting", "upgrade"):
+        assert word in out
+
+
+def test_set_values_are_json_or_strings():
+    assert _parse_sets(["units=128", "cell=lstm", "bidirectional=true", "quantiles=[0.1,0.9]"]) == {
+        "units": 128,
+        "cell": "lstm",
+        "bidirectional": True,
+        "quantiles": [0.1, 0.9],
+    }
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "nope", "--data", "x.csv", "--out", "y"],
+            "Unknown task 'nope'; expected one of",
+        ),
+        (
+            ["train", "sentiment", "--data", "x.csv", "--out", "y", "--set", "units"],
+            "--set expects",
+        ),
+        (["export", "no/such/folder", "out"], "is neither a saved pipeline folder nor a shipped"),
+        (["upgrade", "no/such/folder", "out"], "is neither a saved pipeline folder nor a shipped"),
+    ],
+)
+def test_bad_commands_print_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"seqkit {argv[0]}: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_every_subcommand_is_documented():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {
+        "demo",
+        "sentiment",
+        "generate",
+        "translate",
+        "forecast",
+        "train",
+        "evaluate",
+        "export",
+        "upgrade",
+    }
+    for name, action in sub.choices.items():
+        assert action.description or sub._name_parser_map[name].format_help()
+
+
+def test_upgrade_resaves_an_old_folder_in_the_current_layout(tmp_path, capsys):
+    old = os.path.join(FIXTURES, "forecasting")
+    if not os.path.isdir(old):
+        pytest.skip("no 0.1.0 forecasting fixture")
+    copy = tmp_path / "old"
+    shutil.copytree(old, copy)
+    assert main(["upgrade", str(copy), str(tmp_path / "new")]) == 0
+    assert "seqkit 0.1.0" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "new" / "pipeline.json").read_text())
+    import seqkit
+
+    assert meta["format_version"] == 2 and meta["seqkit_version"] == seqkit.__version__
+    import tasks
+
+    a, b = tasks.load(str(copy)), tasks.load(str(tmp_path / "new"))
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        assert (wa == wb).all()
+
+
+def test_the_installed_seqkit_command_points_to_tasks_cli():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "seqkit"]
+    assert script.value == "tasks.cli:main"
+    out = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "seqkit"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and "usage: seqkit" in out.stdout
