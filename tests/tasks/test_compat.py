@@ -1,0 +1,94 @@
+"""Pipelines saved by seqkit 0.1.0 still load and give 0.1.0's outputs (issue 21, "Keep").
+
+The fixtures under tests/fixtures/ were made once by tests/fixtures/make_legacy_fixtures.py,
+run on seqkit 0.1.0 from a git worktree of that commit (its docstring says how):
+
+- ``saved_v0_1_0/<name>/``: tiny pipeline folders saved by 0.1.0, one per task;
+- ``saved_v0_1_0/expected.json``: each folder's fixed inputs and the outputs 0.1.0 gave;
+- ``shipped_expected.json``: 0.1.0's outputs of the four shipped models on fixed inputs.
+
+Probabilities, losses and forecasts must agree within 1e-6 (absolute); translation scores
+(summed log-probabilities, up to ~15 in size) within 1e-6 absolute or relative; generated
+and translated texts exactly. The outputs are computed by the fixture script's ``outputs``,
+so both sides measure in one way.
+"""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import seqkit
+import tasks
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SAVED = FIXTURES / "saved_v0_1_0"
+# Output entries compared with a relative tolerance as well (large summed log-probabilities).
+RELATIVE = {"score"}
+
+
+def _json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _maker():
+    spec = importlib.util.spec_from_file_location(
+        "make_legacy_fixtures", FIXTURES / "make_legacy_fixtures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKER = _maker()
+EXPECTED = _json(SAVED / "expected.json")["pipelines"]
+SHIPPED_EXPECTED = _json(FIXTURES / "shipped_expected.json")["pipelines"]
+
+
+def assert_matches(actual, expected, where: str = "", rel: float = 0.0) -> None:
+    """``actual`` equals ``expected``: floats within 1e-6 (and ``rel``), everything else exactly."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and sorted(actual) == sorted(expected), where
+        for key in expected:
+            key_rel = 1e-6 if key in RELATIVE else rel
+            assert_matches(actual[key], expected[key], f"{where}.{key}", key_rel)
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_matches(a, e, f"{where}[{i}]", rel)
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, abs=1e-6, rel=rel), where
+    else:
+        assert actual == expected, where
+
+
+def check(entry: dict, pipeline, where: str) -> None:
+    got = MAKER.outputs(entry["task"], pipeline, entry["inputs"])
+    assert_matches(got, entry["outputs"], where)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_folder_saved_by_0_1_0_loads_and_gives_its_outputs(name):
+    folder = SAVED / name
+    meta = _json(folder / "pipeline.json")
+    assert meta["seqkit_version"] == "0.1.0" and meta["format_version"] == 1  # a 0.1.0 folder
+    pipeline = tasks.load(os.fspath(folder))
+    assert pipeline.task == EXPECTED[name]["task"]
+    check(EXPECTED[name], pipeline, name)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_loaded_0_1_0_folder_saved_again_loads_and_gives_the_same_outputs(name, tmp_path):
+    again = tmp_path / name
+    tasks.load(os.fspath(SAVED / name)).save(os.fspath(again))
+    meta = _json(again / "pipeline.json")
+    assert meta["seqkit_version"] == seqkit.__version__  # every save records its version
+    check(EXPECTED[name], tasks.load(os.fspath(again)), f"{name} (saved again)")
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_EXPECTED))
+def test_the_shipped_models_give_the_0_1_0_outputs(name):
+    check(SHIPPED_EXPECTED[name], tasks.load(name), f"shipped {name}")
