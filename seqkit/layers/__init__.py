@@ -1,5 +1,16 @@
-"""Recurrent layers: Keras drop-ins that are faster and do more."""
+"""Recurrent layers: Keras drop-ins that are faster and do more.
 
+- Cells (`SimpleRNNCell`, `LSTMCell`, `GRUCell`) do one step; `RNN` runs a
+  cell over a sequence; `SimpleRNN`, `LSTM`, `GRU` and `Bidirectional` are
+  drop-ins for the Keras layers of the same names.
+
+Under the TensorFlow backend the recurrent loops take a fast path (native C++
+kernels or XLA-compiled loops, `_tf_fast`), registered below.
+"""
+
+import keras
+
+from seqkit.layers import _fast_path
 from seqkit.layers.attention import DecoderAttention
 from seqkit.layers.bidirectional import Bidirectional
 from seqkit.layers.gru import GRU, GRUCell
@@ -7,6 +18,11 @@ from seqkit.layers.lstm import LSTM, LSTMCell
 from seqkit.layers.pooling import MaskedGlobalPooling
 from seqkit.layers.rnn import RNN, RecurrentCell
 from seqkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+
+if keras.backend.backend() == "tensorflow":
+    from seqkit.layers import _tf_fast
+
+    _fast_path.register("tensorflow", _tf_fast.run)
 
 __all__ = [
     "RNN",

@@ -9,14 +9,14 @@ sources, the TensorFlow version, the compiler and the CPU's feature flags, so
 a change to any of them builds a new one; the build writes to a temporary
 file and renames it into place, so a crash never leaves a broken library.
 
-The kernels replace the XLA loops of `_tf_fast` for float32 SimpleRNN, LSTM
-and GRU (reset_after True or False), with or without a mask, on CPU: one op runs the
-whole forward loop and one the backward loop, each over shards of the batch
-in parallel, with a register-blocked matmul whose recurrent kernel is packed
-once per call (train steps measured 0.54-0.84x Keras's; see
-benchmarks/RESULTS.md). Everything else, and every graph that may be saved
-(see `_tf_fast._graph_may_be_saved`), keeps plain TensorFlow ops: a
-SavedModel never depends on this library.
+The kernels replace the XLA loops (`_tf_loops`, driven by `_tf_fast`) for
+float32 SimpleRNN, LSTM and GRU (reset_after True or False), with or without a
+mask, on CPU: one op runs the whole forward loop and one the backward loop,
+each over shards of the batch in parallel, with a register-blocked matmul
+whose recurrent kernel is packed once per call (train steps measured
+0.54-0.84x Keras's; see benchmarks/RESULTS.md). Everything else, and every
+graph that may be saved (see `_tf_fast._graph_may_be_saved`), keeps plain
+TensorFlow ops: a SavedModel never depends on this library.
 
 `SEQKIT_NATIVE=0` turns the kernels off; `SEQKIT_NATIVE_MARCH` names the
 target CPU for the compiler's `-march` (default `native`; e.g. `haswell` for

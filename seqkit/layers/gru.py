@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from seqkit.layers.rnn import RecurrentCell, _CellLayer, _is_default_act
+from seqkit.layers.recurrent_cell import RecurrentCell, is_default_activation
+from seqkit.layers.rnn import _CellLayer
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -90,7 +91,7 @@ class GRUCell(RecurrentCell):
         return h, [h]
 
     def _fast_kind(self):
-        if _is_default_act(self.activation, "tanh") and _is_default_act(
+        if is_default_activation(self.activation, "tanh") and is_default_activation(
             self.recurrent_activation, "sigmoid"
         ):
             return "gru" if self.reset_after else "gru_v1"

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-
 import keras
-import numpy as np
 from keras import ops
 
-from seqkit.layers.rnn import RecurrentCell, _CellLayer, _is_default_act
-
-
-@functools.cache
-def gate_scale_offset(units):
-    """Constants for all four LSTM gates in one tanh (gate order i, f, c~, o).
-
-    `tanh(z * scale) * scale + offset` is sigmoid on the i, f, o blocks
-    (scale 0.5, offset 0.5: sigmoid(x) = (tanh(x / 2) + 1) / 2) and tanh on
-    the candidate block (scale 1, offset 0). Returns two (4 * units,) arrays.
-    """
-    scale = np.full((4 * units,), 0.5, np.float32)
-    scale[2 * units : 3 * units] = 1.0
-    offset = np.where(scale == 0.5, 0.5, 0.0).astype(np.float32)
-    scale.flags.writeable = offset.flags.writeable = False  # shared by the cache
-    return scale, offset
+from seqkit.layers._gates import gate_scale_offset
+from seqkit.layers.recurrent_cell import RecurrentCell, is_default_activation
+from seqkit.layers.rnn import _CellLayer
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -112,7 +96,7 @@ class LSTMCell(RecurrentCell):
         return ops.convert_to_tensor(scale, dtype), ops.convert_to_tensor(offset, dtype)
 
     def _fast_kind(self):
-        if _is_default_act(self.activation, "tanh") and _is_default_act(
+        if is_default_activation(self.activation, "tanh") and is_default_activation(
             self.recurrent_activation, "sigmoid"
         ):
             return "lstm"

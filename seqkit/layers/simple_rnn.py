@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from seqkit.layers.rnn import RecurrentCell, _CellLayer, _is_default_act
+from seqkit.layers.recurrent_cell import RecurrentCell, is_default_activation
+from seqkit.layers.rnn import _CellLayer
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -64,7 +65,7 @@ class SimpleRNNCell(RecurrentCell):
         return h, [h]
 
     def _fast_kind(self):
-        return "simple" if _is_default_act(self.activation, "tanh") else None
+        return "simple" if is_default_activation(self.activation, "tanh") else None
 
 
 @keras.saving.register_keras_serializable(package="seqkit")

@@ -155,6 +155,29 @@ def test_native_can_be_switched_off(monkeypatch):
     assert _native.ops() is None
 
 
+def test_exporting_keeps_plain_tensorflow_ops(native_calls):
+    """Inside `seqkit.export.exporting()` the kernels are not used (graphs that
+    are saved must load without seqkit); the old name in _tf_fast is the same
+    context, kept for code that still imports it from there."""
+    import tensorflow as tf
+
+    import seqkit.export
+    from seqkit.layers import _fast_path, _tf_fast
+
+    assert _fast_path.get("tensorflow") is _tf_fast.run
+    assert _tf_fast.exporting is seqkit.export.exporting
+    layer = sk.LSTM(4)
+    x = np.random.default_rng(0).normal(size=(2, 3, 5)).astype("float32")
+    expected = layer(x)
+    assert native_calls or shutil.which("g++") is None
+    native_calls.clear()
+    with seqkit.export.exporting():
+        assert seqkit.export.is_exporting()
+        assert _tf_fast._native_ops("lstm", tf.float32) is None
+        assert_close(layer(x), expected, what="LSTM inside exporting()")
+    assert not native_calls and not seqkit.export.is_exporting()
+
+
 def test_jit_compiled_model_trains_like_the_uncompiled_one():
     """Inside an XLA cluster the custom ops cannot compile: the layers use the
     plain TensorFlow loop there, with the same numbers."""

@@ -1,0 +1,26 @@
+"""Where `RNN` finds a backend's fast loop: a registry, and a leaf module.
+
+`seqkit/layers/__init__.py` registers the TensorFlow loops of `_tf_fast`
+here when Keras runs on TensorFlow; `rnn.py` looks the current backend up at
+call time. So the recurrent base never imports the fast path (which needs the
+cells' constants) and the layer modules import one way.
+
+A runner has the signature of `seqkit.layers._tf_fast.run`:
+`run(kind, cell, xp, states, mask, zero_output_for_mask) -> (outputs, states)`,
+and raises `NotImplementedError` for a call it does not take (the generic
+`keras.ops` loop runs instead).
+"""
+
+from __future__ import annotations
+
+_RUNNERS: dict = {}
+
+
+def register(backend: str, run) -> None:
+    """Make `run` the fast loop for Keras backend `backend` (e.g. "tensorflow")."""
+    _RUNNERS[backend] = run
+
+
+def get(backend: str):
+    """The fast loop registered for `backend`, or None."""
+    return _RUNNERS.get(backend)
