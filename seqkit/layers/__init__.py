@@ -3,6 +3,10 @@
 - Cells (`SimpleRNNCell`, `LSTMCell`, `GRUCell`) do one step; `RNN` runs a
   cell over a sequence; `SimpleRNN`, `LSTM`, `GRU` and `Bidirectional` are
   drop-ins for the Keras layers of the same names.
+- `RecurrentStack` is the backbone the tasks build on: `layers` recurrent
+  layers of one cell kind, optionally bidirectional, with dropout between
+  them and a flat state list; `get("lstm" | "gru" | "rnn")` names the layer
+  classes.
 
 Under the TensorFlow backend the recurrent loops take a fast path (native C++
 kernels or XLA-compiled loops, `_tf_fast`), registered below.
@@ -18,6 +22,7 @@ from seqkit.layers.lstm import LSTM, LSTMCell
 from seqkit.layers.pooling import MaskedGlobalPooling
 from seqkit.layers.rnn import RNN, RecurrentCell
 from seqkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+from seqkit.layers.stack import RecurrentStack, get
 
 if keras.backend.backend() == "tensorflow":
     from seqkit.layers import _tf_fast
@@ -36,4 +41,6 @@ __all__ = [
     "Bidirectional",
     "MaskedGlobalPooling",
     "DecoderAttention",
+    "RecurrentStack",
+    "get",
 ]
