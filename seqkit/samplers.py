@@ -15,6 +15,11 @@ an exported SavedModel's graph:
 Parameters (temperature, k, p) may be Python numbers or scalar tensors, so an
 exported graph can take them as inputs.
 
+Pipelines take sampler objects as keras-hub's do:
+``lm.generate(prompt, sampler=TopPSampler(0.9))``. A sampler of these classes
+is read by its parameters (one compiled generation graph serves them all); a
+subclass that overrides ``__call__`` is traced into the generation loop as it is.
+
 Example:
 
 >>> logits = tf.constant([[2.0, 1.0, 0.1, -1.0]])
@@ -37,6 +42,9 @@ __all__ = [
     "TopKSampler",
     "TopPSampler",
     "get_sampler",
+    "check_temperature",
+    "check_top_k",
+    "check_top_p",
     "top_k_filter",
     "top_p_filter",
     "sample_logits",
@@ -48,7 +56,18 @@ __all__ = [
 _NEG_INF = -1e9  # large negative instead of -inf: softmax of an all-masked row stays finite
 
 
-def _check_temperature(temperature):
+def check_temperature(temperature):
+    """``temperature`` as a float if it is a Python number >= 0; a tensor passes unchanged.
+
+    Raises:
+        ValueError: naming the value, e.g. "Received `temperature=-1`; expected a
+            number >= 0 (0 means greedy)."
+
+    Example:
+
+    >>> check_temperature(1)
+    1.0
+    """
     if isinstance(temperature, numbers.Number):
         if isinstance(temperature, bool) or not temperature >= 0:
             raise ValueError(
@@ -58,7 +77,17 @@ def _check_temperature(temperature):
     return temperature
 
 
-def _check_top_k(k):
+def check_top_k(k):
+    """``k`` as an int (None -> 0: every token) if it is a positive integer; a tensor passes.
+
+    Raises:
+        ValueError: "Received `top_k=0`; expected a positive integer or None."
+
+    Example:
+
+    >>> check_top_k(None), check_top_k(5)
+    (0, 5)
+    """
     if k is None:
         return 0
     if isinstance(k, numbers.Number):
@@ -68,7 +97,17 @@ def _check_top_k(k):
     return k
 
 
-def _check_top_p(p):
+def check_top_p(p):
+    """``p`` as a float (None -> 1.0: every token) if it is in (0, 1]; a tensor passes.
+
+    Raises:
+        ValueError: "Received `top_p=0.0`; expected a number in (0, 1] or None."
+
+    Example:
+
+    >>> check_top_p(None), check_top_p(0.9)
+    (1.0, 0.9)
+    """
     if p is None:
         return 1.0
     if isinstance(p, numbers.Number):
@@ -145,12 +184,26 @@ class Sampler:
         temperature: divides the logits before drawing; 0 picks the argmax.
         top_k: keep only the k most likely tokens (None: all).
         top_p: keep only the nucleus of probability mass p (None: all).
+
+    Attributes:
+        temperature, top_k, top_p: the checked parameters (``top_k`` 0 and
+            ``top_p`` 1.0 mean "off"), as the generation graphs take them.
+
+    A custom sampler subclasses ``Sampler`` and overrides ``__call__(logits, seed)``
+    with TensorFlow ops (``logits (batch, vocabulary)``, ``seed (2,)`` int32 ->
+    int32 ids ``(batch,)``).
+
+    Example:
+
+    >>> sampler = Sampler(temperature=0.8, top_k=40, top_p=0.95)
+    >>> sampler(tf.zeros([2, 100]), seed=tf.constant([0, 1])).shape
+    TensorShape([2])
     """
 
     def __init__(self, temperature: float = 1.0, top_k: int | None = None, top_p=None):
-        self.temperature = _check_temperature(temperature)
-        self.top_k = _check_top_k(top_k)
-        self.top_p = _check_top_p(top_p)
+        self.temperature = check_temperature(temperature)
+        self.top_k = check_top_k(top_k)
+        self.top_p = check_top_p(top_p)
 
     def __call__(self, logits, seed=None):
         if seed is None:
@@ -212,9 +265,9 @@ class TopPSampler(Sampler):
 
 def get_sampler(temperature: float = 1.0, top_k: int | None = None, top_p=None) -> Sampler:
     """The sampler for these settings (validated): greedy, temperature, top-k, top-p or both."""
-    temperature = _check_temperature(temperature)
-    top_k = _check_top_k(top_k)
-    top_p = _check_top_p(top_p)
+    temperature = check_temperature(temperature)
+    top_k = check_top_k(top_k)
+    top_p = check_top_p(top_p)
     if temperature == 0:
         return GreedySampler()
     if top_k and top_p >= 1.0:

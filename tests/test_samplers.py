@@ -125,3 +125,29 @@ def test_bad_parameters_are_named(kwargs, message):
     with pytest.raises(ValueError) as info:
         get_sampler(**kwargs)
     assert message in str(info.value)
+
+
+def test_the_parameter_checks_are_public_and_pass_tensors_through():
+    from seqkit.samplers import check_temperature, check_top_k, check_top_p
+
+    assert (check_temperature(1), check_top_k(None), check_top_k(5)) == (1.0, 0, 5)
+    assert (check_top_p(None), check_top_p(0.9)) == (1.0, 0.9)
+    t = tf.constant(0.5)
+    assert check_temperature(t) is t and check_top_k(t) is t and check_top_p(t) is t
+    with pytest.raises(ValueError, match=r"Received `top_k=True`; expected a positive integer"):
+        check_top_k(True)
+
+
+def test_every_sampler_exposes_the_parameters_a_generation_graph_takes():
+    for sampler, params in [
+        (GreedySampler(), (0.0, 0, 1.0)),
+        (TemperatureSampler(0.7), (0.7, 0, 1.0)),
+        (TopKSampler(4, temperature=0.5), (0.5, 4, 1.0)),
+        (TopPSampler(0.9), (1.0, 0, 0.9)),
+        (Sampler(0.8, 3, 0.95), (0.8, 3, 0.95)),
+    ]:
+        assert (sampler.temperature, sampler.top_k, sampler.top_p) == params
+        seed = tf.constant([2, 9])
+        np.testing.assert_array_equal(
+            sampler(LOGITS, seed).numpy(), sample_logits(LOGITS, seed, *params).numpy()
+        )

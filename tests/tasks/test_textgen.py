@@ -1,4 +1,5 @@
-"""TextGenPipeline: exact O(1) generation, sampling, evaluate, save/load, export, bad input."""
+"""TextGenPipeline: exact O(1) generation, samplers, evaluate, save/load, 0.1.0 folders,
+export, bad input."""
 
 import json
 import os
@@ -12,8 +13,15 @@ import pytest
 import tensorflow as tf
 
 import tasks
+from seqkit.samplers import (
+    GreedySampler,
+    Sampler,
+    TemperatureSampler,
+    TopKSampler,
+    TopPSampler,
+)
 from tasks.base import PipelineError
-from tasks.textgen import RecurrentLM, TextGenPipeline
+from tasks.textgen import RecurrentLM, TextGenPipeline, TextGenPreprocessor
 
 
 def make_text(n_lines=300, seed=0):
@@ -90,6 +98,94 @@ def test_top_k_and_top_p_generation_stay_in_their_sets(lm):
     } == {lm.tokenizer.vocabulary[order[0]]}
 
 
+@pytest.mark.parametrize(
+    "sampler, shortcuts",
+    [
+        (GreedySampler(), dict(temperature=0)),
+        (TemperatureSampler(0.7), dict(temperature=0.7)),
+        (TopKSampler(3), dict(top_k=3)),
+        (TopPSampler(0.8, temperature=1.3), dict(top_p=0.8, temperature=1.3)),
+        (Sampler(0.9, top_k=5, top_p=0.9), dict(temperature=0.9, top_k=5, top_p=0.9)),
+    ],
+)
+def test_a_sampler_object_gives_the_text_of_its_shortcuts(lm, sampler, shortcuts):
+    by_object = lm.generate("a dog", max_length=40, sampler=sampler, seed=5)
+    assert by_object == lm.generate("a dog", max_length=40, seed=5, **shortcuts)
+    streamed = lm.generate("a dog", max_length=40, sampler=sampler, seed=5, stream=True)
+    assert "".join(streamed) == by_object
+    assert lm.generate("a", max_length=9, sampler=sampler, num_samples=2, seed=1) == lm.generate(
+        "a", max_length=9, num_samples=2, seed=1, **shortcuts
+    )
+
+
+def test_a_custom_sampler_runs_in_the_generation_loop(lm):
+    class Argmax(Sampler):
+        """Greedy, written as a custom __call__ (traced into the loop, not read by parameters)."""
+
+        calls = 0
+
+        def __call__(self, logits, seed=None):
+            Argmax.calls += 1  # counts traces: the loop is compiled, not run in Python
+            return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    custom = Argmax()
+    greedy = lm.generate("the queen", max_length=30, temperature=0)
+    assert lm.generate("the queen", max_length=30, sampler=custom) == greedy
+    assert "".join(lm.generate("the queen", max_length=30, sampler=custom, stream=True)) == greedy
+    assert lm.generate("my king", max_length=30, sampler=custom) == lm.generate(
+        "my king", max_length=30, temperature=0
+    )
+    assert 1 <= Argmax.calls <= 4  # traced once per compiled loop, not once per token
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(sampler=TopPSampler(0.9), temperature=0.5),
+            "Received `sampler=TopPSampler(p=0.9, temperature=1.0)` and `temperature=0.5`; "
+            "pass either a sampler or the shortcuts temperature / top_k / top_p, not both",
+        ),
+        (
+            dict(sampler=GreedySampler(), top_k=3),
+            "Received `sampler=GreedySampler()` and `top_k=3`; pass either a sampler",
+        ),
+        (
+            dict(sampler="greedy"),
+            "Received `sampler='greedy'`; expected a seqkit.samplers.Sampler "
+            "(e.g. TopPSampler(0.9)) or None.",
+        ),
+    ],
+)
+def test_a_sampler_and_a_shortcut_together_are_refused(lm, kwargs, message):
+    with pytest.raises(PipelineError) as info:
+        lm.generate("the", max_length=5, **kwargs)
+    assert message in str(info.value)
+
+
+def test_the_preprocessor_holds_the_tokenizer_and_cuts_windows(lm):
+    pre = lm.preprocessor
+    assert isinstance(pre, TextGenPreprocessor) and pre.fitted
+    assert pre.tokenizer is lm.tokenizer and lm.seq_length == pre.seq_length == 32
+    assert pre.get_config() == {
+        "level": "char",
+        "max_tokens": None,
+        "lowercase": False,
+        "seq_length": 32,
+    }
+    np.testing.assert_array_equal(pre("the cat"), lm.tokenizer.encode("the cat"))
+    ids = pre(make_text(10))
+    x, y = pre.windows(ids, 3)
+    assert x.shape == y.shape == ((len(ids) - 4) // 32, 32)
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])  # y is x shifted by one token
+    twin = TextGenPreprocessor(**pre.get_config())
+    assert not twin.fitted
+    twin.set_assets(pre.get_assets())
+    assert twin.tokenizer.vocabulary == pre.tokenizer.vocabulary and twin.primer_id == pre.primer_id
+    with pytest.raises(PipelineError, match="The saved assets are damaged"):
+        twin.set_assets({"vocabulary": ["x"]})
+
+
 def test_num_samples_stop_and_include_prompt(lm):
     outs = lm.generate("the cat", max_length=40, num_samples=3, seed=3, stop="\n")
     assert len(outs) == 3 and all(o.startswith("the cat") and "\n" not in o for o in outs)
@@ -152,6 +248,37 @@ def test_save_load_round_trip_and_fine_tune(lm, tmp_path):
     loaded.fine_tune(new, epochs=2, learning_rate=5e-3, verbose=0, checkpoint_dir=None)
     assert loaded.evaluate(new)["loss"] < before - 0.2
     assert loaded.tokenizer.vocabulary == lm.tokenizer.vocabulary
+
+
+# Weight paths of seqkit 0.1.0's RecurrentLM (read from its save_weights with h5py): its
+# recurrent layers sat in the model's own list, named by class, numbered from the second.
+OLD_LAYER = {"lstm": "lstm", "gru": "gru", "rnn": "simple_rnn"}
+
+
+@pytest.mark.parametrize("cell, layers", [("gru", 1), ("rnn", 2), ("lstm", 1)])
+def test_a_0_1_0_folder_of_any_cell_loads(cell, layers, tmp_path):
+    """A folder in 0.1.0's layout (format 1, 0.1.0 weight paths) loads with the same weights."""
+    import h5py
+
+    lm = TextGenPipeline(**{**SMALL, "layers": layers}, cell=cell, seed=4)
+    lm.preprocessor.fit(lm._read(make_text(20)))
+    lm.model, lm._fitted = lm._build_model(), True
+    folder = lm.save(str(tmp_path / "new"))
+    with h5py.File(os.path.join(folder, "model.weights.h5"), "r+") as f:
+        for i in range(layers):
+            old = f"layers/{OLD_LAYER[cell]}" + (f"_{i}" if i else "")
+            new = f"layers/recurrent_stack/rnns/{OLD_LAYER[cell]}" + (f"_{i}" if i else "")
+            f.move(new, old)
+        del f["layers/recurrent_stack"]
+    meta = json.load(open(os.path.join(folder, "pipeline.json")))
+    meta.update(format_version=1, seqkit_version="0.1.0")
+    json.dump(meta, open(os.path.join(folder, "pipeline.json"), "w"))
+    loaded = tasks.load(folder)
+    for a, b in zip(loaded.model.get_weights(), lm.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.generate("the", max_length=12, seed=3) == lm.generate(
+        "the", max_length=12, seed=3
+    )
 
 
 def test_word_level_tokens_and_generation():
