@@ -52,6 +52,76 @@ def test_save_load_round_trip_is_identical(trained, tmp_path):
     assert json.load(open(tmp_path / "clf" / "pipeline.json"))["task"] == "sentiment"
 
 
+def test_preprocessor_holds_the_vocabulary_and_labels(trained):
+    from seqkit.text import WordVectorizer
+    from tasks.sentiment import SentimentPreprocessor
+
+    pre = trained.preprocessor
+    assert isinstance(pre, SentimentPreprocessor) and pre.fitted
+    assert trained.labels is pre.labels and trained.vectorizer is pre.vectorizer
+    assert pre.get_config()["vectorizer"]["max_tokens"] == 64
+    # Raw texts -> padded ids (a multiple of 32 steps), the ids the model reads.
+    ids = pre(["the film was great", "dull"])
+    assert ids.shape == (2, 32) and ids.dtype == np.int32
+    assert ids[0, :4].tolist() == pre.encode(["the film was great"])[0].tolist()
+    # Rebuilt from its config and assets, it is the same preprocessor.
+    twin = SentimentPreprocessor(**pre.get_config())
+    assert not twin.fitted
+    twin.set_assets(pre.get_assets())
+    np.testing.assert_array_equal(twin(["the film was great", "dull"]), ids)
+    assert twin.labels == ["negative", "positive"]
+    assert SentimentPreprocessor(WordVectorizer(max_length=5)).get_config()["vectorizer"] == (
+        WordVectorizer(max_length=5).get_config()
+    )
+    with pytest.raises(PipelineError, match=r"The saved assets are damaged \(labels must list"):
+        twin.set_assets({"vocabulary": pre.get_assets()["vocabulary"], "labels": ["one"]})
+
+
+@pytest.mark.parametrize(
+    "config, kernels",
+    [
+        # The recurrent kernels (cell/vars/0) of seqkit 0.1.0 models, saved by its code with
+        # units=6, embedding_dim=4: Keras numbered the layers across encoders, layer by layer
+        # (a first layer's kernel has 4 rows, a second one's 6, or 12 when bidirectional).
+        (
+            dict(cell="lstm", bidirectional=False, layers=2, encoders=2),
+            {"lstm": 4, "lstm_1": 4, "lstm_2": 6, "lstm_3": 6},
+        ),
+        (
+            dict(cell="gru", bidirectional=True, layers=2, encoders=2),
+            {
+                "bidirectional": 4,
+                "bidirectional_1": 4,
+                "bidirectional_2": 12,
+                "bidirectional_3": 12,
+            },
+        ),
+        (
+            dict(cell="rnn", bidirectional=False, layers=1, encoders=3, pooling="last"),
+            {"simple_rnn": 4, "simple_rnn_1": 4, "simple_rnn_2": 4},
+        ),
+    ],
+)
+def test_legacy_weight_paths_of_stacks_are_the_0_1_0_paths(config, kernels, tmp_path):
+    import h5py
+
+    clf = SentimentPipeline(units=6, embedding_dim=4, ngram_buckets=5, **config)
+    clf.preprocessor.set_assets({"vocabulary": ["[PAD]", "[UNK]", "film"], "labels": [0, 1]})
+    clf._build_model().save_weights(tmp_path / "m.weights.h5")
+    with h5py.File(tmp_path / "m.weights.h5") as f:
+        shapes = {}
+        f.visititems(lambda n, d: shapes.update({n: d.shape}) if hasattr(d, "shape") else None)
+    old = {clf._legacy_weight_path(path): shape for path, shape in shapes.items()}
+    assert len(old) == len(shapes)  # one old place per weight
+    directions = ("forward_layer/", "backward_layer/") if config["bidirectional"] else ("",)
+    expected = {
+        f"layers/{name}/{d}cell/vars/0": rows for name, rows in kernels.items() for d in directions
+    }
+    assert {p: s[0] for p, s in old.items() if p.endswith("cell/vars/0")} == expected
+    heads = {"layers/embedding/vars/0", "layers/ngram_bag/vars/0", "layers/dense/vars/0"}
+    assert heads <= set(old) and all(p in shapes for p in old if "cell/" not in p)
+
+
 def test_fine_tune_moves_predictions_and_keeps_vocabulary(trained, tmp_path):
     trained.save(tmp_path / "base")
     clf = tasks.load(str(tmp_path / "base"))
@@ -260,6 +330,9 @@ def test_export_serves_raw_strings_in_a_fresh_process(trained, tmp_path):
         out = served.signatures["serving_default"](text=tf.constant({texts!r}))
         assert not any(m.split(".")[0] in ("seqkit", "tasks") for m in sys.modules), \\
             [m for m in sys.modules if m.startswith(("seqkit", "tasks"))]
+        fn = served.signatures["serving_default"]
+        assert sorted(fn.structured_outputs) == ["label", "probabilities", "score"]
+        assert list(fn.structured_input_signature[1]) == ["text"]
         print(json.dumps({{"p": out["probabilities"].numpy().tolist(),
                           "label": [x.decode() for x in out["label"].numpy()]}}))
         """
