@@ -13,7 +13,7 @@ import pytest
 import tasks
 from seqkit.series import make_windows
 from tasks.base import PipelineError
-from tasks.forecasting import ForecastPipeline, MonotoneQuantiles
+from tasks.forecasting import ForecastPipeline, ForecastPreprocessor, MonotoneQuantiles
 
 
 def random_walks(n_series=3, n=400, seed=0):
@@ -47,7 +47,7 @@ def walk_model():
 
 def test_windows_never_cross_series(walk_model):
     data = walk_model._read(random_walks())
-    windows, future, keys, origins = walk_model._windows(data)
+    windows, future, keys, origins = walk_model.preprocessor.windows(data)
     levels = {k: v.iloc[:, 0].to_numpy() for k, v in data.series.items()}
     for w, f, key, t in zip(windows[::37], future[::37], keys[::37], origins[::37]):
         np.testing.assert_array_equal(w[:, 0], levels[key][t - 19 : t + 1])
@@ -136,8 +136,13 @@ def test_save_load_and_export_in_a_fresh_process(walk_model, tmp_path):
         import numpy as np, tensorflow as tf
         m = tf.saved_model.load({str(tmp_path / "served")!r})
         w = np.array({window.tolist()!r}, np.float32)[None]
-        out = m.signatures["serving_default"](window=tf.constant(w))
+        f = m.signatures["serving_default"]
+        out = f(window=tf.constant(w))
+        spec = f.structured_input_signature[1]["window"]
         print(json.dumps({{"q": out["quantiles"].numpy()[0].tolist(),
+            "forecast": out["forecast"].numpy()[0].tolist(), "outputs": sorted(out),
+            "signatures": sorted(m.signatures), "inputs": sorted(f.structured_input_signature[1]),
+            "shape": spec.shape.as_list(), "dtype": spec.dtype.name,
             "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules)}}))
         """
     )
@@ -148,7 +153,62 @@ def test_save_load_and_export_in_a_fresh_process(walk_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(result["q"], expected, rtol=1e-5)
+    np.testing.assert_allclose(result["forecast"], expected[:, 1], rtol=1e-5)
+    assert result["signatures"] == ["serving_default"] and result["inputs"] == ["window"]
+    assert result["outputs"] == ["forecast", "quantiles"]
+    assert result["shape"] == [None, 20, 2] and result["dtype"] == "float32"
     assert not result["seqkit_imported"]
+
+
+def test_the_preprocessor_holds_the_learned_state_and_turns_raw_inputs_into_model_inputs(
+    walk_model, tmp_path
+):
+    pre = walk_model.preprocessor
+    assert isinstance(pre, ForecastPreprocessor) and pre.fitted
+    assert walk_model.columns is pre.columns and walk_model.mean is pre.mean
+    assert pre.get_config() == dict(
+        lookback=20, horizon=3, target="close", features=None, target_transform="log_return", seed=1
+    )
+    assert sorted(pre.get_assets()) == ["columns", "log_columns", "mean", "std"]
+    df = random_walks()
+    from_history = pre(df)  # the last lookback rows of every series
+    windows = np.stack([df[df.ticker == k][pre.columns].to_numpy()[-20:] for k in ("S0", "S1")])
+    assert from_history.shape == (3, 19, 2) and from_history.dtype == np.float32
+    np.testing.assert_array_equal(pre(windows), from_history[:2])
+    np.testing.assert_array_equal(walk_model.model.input_shape[1:], from_history.shape[1:])
+    # the saved assets rebuild the same preprocessor, and the model runs on its output
+    again = ForecastPreprocessor(**pre.get_config())
+    again.set_assets(json.loads(json.dumps(pre.get_assets())))
+    np.testing.assert_array_equal(again(df), from_history)
+    q = walk_model.model(from_history).numpy()
+    np.testing.assert_allclose(q[:, :, 0], q.min(axis=-1))
+    with pytest.raises(PipelineError, match=r"expected \(n, 20, 2\): lookback rows of the column"):
+        pre(windows[:, 1:])
+    with pytest.raises(PipelineError, match="The preprocessor is not fitted; call fit"):
+        ForecastPreprocessor(20, 3)(windows)
+    with pytest.raises(PipelineError, match=r"The saved assets are damaged \(column lists"):
+        again.set_assets({**pre.get_assets(), "mean": [0.0]})
+    with pytest.raises(PipelineError, match=r"Unknown argument\(s\) \['beam_width'\] for expo"):
+        walk_model.export(str(tmp_path / "served"), beam_width=2)
+
+
+@pytest.mark.parametrize("cell, old", [("lstm", "lstm"), ("gru", "gru"), ("rnn", "simple_rnn")])
+def test_every_weight_has_its_seqkit_0_1_0_name(cell, old, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    fc = ForecastPipeline(lookback=6, horizon=2, units=4, cell=cell, layers=3)
+    fc.preprocessor.set_assets(
+        dict(columns=["close", "v"], log_columns=[True, True], mean=[0, 0], std=[1, 1])
+    )
+    fc._build_model().save_weights(tmp_path / "m.weights.h5")
+    paths = []
+    with h5py.File(tmp_path / "m.weights.h5", "r") as f:
+        f.visititems(lambda n, d: paths.append(n) if isinstance(d, h5py.Dataset) else None)
+    # the layout seqkit 0.1.0 saved (read from a model it built): layers/<class>[_i]/...
+    layers = [f"layers/{old}{suffix}/cell/vars/" for suffix in ("", "_1", "_2")]
+    expected = [f"{layer}{i}" for layer in layers for i in range(3)]
+    assert sorted(map(fc._legacy_weight_path, paths)) == sorted(
+        expected + ["layers/dense/vars/0", "layers/dense/vars/1"]
+    )
 
 
 def test_a_series_with_a_datetime_index_and_covariates_known_to_the_origin():
