@@ -1,7 +1,10 @@
 """Translation: a (bi)recurrent encoder and an attention decoder, with batched beam search.
 
-source words → embedding → seqkit (bidirectional) encoder → decoder RNN over the
-target words → attention over the encoder outputs → vocabulary logits.
+The pipeline is a :class:`TranslationPreprocessor` (source and target word
+vocabularies: texts → ids), a :class:`~tasks.translation_model.Seq2Seq` model
+(a ``seqkit.layers.RecurrentStack`` encoder, one recurrent decoder layer with
+attention) and decoding (:mod:`tasks.translation_serving`: greedy or beam
+search in one TensorFlow graph, then detokenization).
 
 The decoder follows Luong et al. (2015)'s global attention: the recurrent
 decoder runs first and attention combines its output with a context vector
@@ -19,161 +22,53 @@ Example:
 
 from __future__ import annotations
 
-import unicodedata
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
-import seqkit.layers as sk
 from seqkit.data import DataError, PairData, read_pairs, repair_surrogates
-from seqkit.samplers import beam_search, greedy_search, length_normalize
-from seqkit.text import OOV, PAD, WordVectorizer
-from tasks.base import Pipeline, PipelineError, atomic_file, atomic_folder, register
-from tasks.base import choice as _choice
-from tasks.base import int_arg as _int_arg
-from tasks.base import rate_arg as _rate_arg
+from seqkit.export import exporting
+from tasks.base import (
+    Pipeline,
+    PipelineError,
+    atomic_file,
+    bool_arg,
+    choice,
+    int_arg,
+    rate_arg,
+    renamed_arguments,
+)
+from tasks.translation_data import TranslationPreprocessor, nfc, pair_dataset, teacher_forcing
+from tasks.translation_model import END, END_ID, START_ID, Seq2Seq
+from tasks.translation_serving import Decoder, Serving, banned_logits, detokenize_python
 
-__all__ = ["TranslationPipeline", "Seq2Seq"]
+__all__ = [
+    "TranslationPipeline",
+    "TranslationPreprocessor",
+    "Seq2Seq",
+    "START_ID",
+    "END_ID",
+    "detokenize_python",
+]
 
-_CELLS = {"lstm": sk.LSTM, "gru": sk.GRU, "rnn": sk.SimpleRNN}
+_CELL_NAMES = ("lstm", "gru", "rnn")  # names for seqkit.layers.get
 _ATTENTION = ("bahdanau", "luong")
-START, END = "[START]", "[END]"
 MAX_DECODED = 1000  # most target tokens translate() will produce per sentence
-START_ID, END_ID = 2, 3
-_BUCKET = 8  # batches are padded to a multiple of this many tokens (fewer XLA shapes)
-_NO_SPACE_BEFORE = ".,;:!?)]}»%"
-_NO_SPACE_AFTER = "¿¡([{«"
 
 
-def _nfc(texts):
-    return [unicodedata.normalize("NFC", t) for t in texts]
+def _length_penalty_arg(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, float | int) or value < 0:
+        raise PipelineError(f"Received `length_penalty={value!r}`; expected a number >= 0.")
+    return float(value)
 
 
-def detokenize_python(tokens: list[str]) -> str:
-    """Joins word tokens with spaces, none before closing or after opening punctuation."""
-    out = ""
-    for tok in tokens:
-        if out and tok[0] not in _NO_SPACE_BEFORE and out[-1] not in _NO_SPACE_AFTER:
-            out += " "
-        out += tok
-    return out
+def _delegate(name: str, doc: str) -> property:
+    """A read-only attribute of the pipeline that is the preprocessor's ``name``."""
+    return property(lambda self: getattr(self.preprocessor, name), doc=doc)
 
 
-def _detokenize_graph(words):
-    """Graph twin of :func:`detokenize_python`: ``words`` ragged (batch, None) strings."""
-    text = tf.strings.reduce_join(words, axis=-1, separator=" ")
-    text = tf.strings.regex_replace(text, r" ([.,;:!?)\]}»%])", r"\1")
-    return tf.strings.regex_replace(text, r"([¿¡(\[{«]) ", r"\1")
-
-
-# --------------------------------------------------------------------------- model
-@keras.saving.register_keras_serializable(package="seqkit")
-class Seq2Seq(keras.Model):
-    """Encoder-decoder with attention on seqkit layers.
-
-    Call arguments:
-        inputs: ``(source_ids (batch, S), target_in (batch, T))``, 0 = padding.
-
-    Returns:
-        logits ``(batch, T, target_vocabulary)``.
-    """
-
-    def __init__(
-        self,
-        source_vocabulary: int,
-        target_vocabulary: int,
-        embedding_dim: int = 256,
-        cell: str = "gru",
-        units: int = 256,
-        encoder_layers: int = 1,
-        bidirectional_encoder: bool = True,
-        attention: str = "luong",
-        dropout: float = 0.2,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.config = dict(
-            source_vocabulary=source_vocabulary,
-            target_vocabulary=target_vocabulary,
-            embedding_dim=embedding_dim,
-            cell=cell,
-            units=units,
-            encoder_layers=encoder_layers,
-            bidirectional_encoder=bidirectional_encoder,
-            attention=attention,
-            dropout=dropout,
-        )
-        layer = _CELLS[cell]
-        self.cell_name = cell
-        self.n_states = 2 if cell == "lstm" else 1
-        self.dec_units = 2 * units if bidirectional_encoder else units
-        self.source_embedding = keras.layers.Embedding(source_vocabulary, embedding_dim)
-        self.target_embedding = keras.layers.Embedding(target_vocabulary, embedding_dim)
-        self.encoders = []
-        for i in range(encoder_layers):
-            rnn = layer(units, return_sequences=True, return_state=True, name=f"encoder_{i}")
-            if bidirectional_encoder:
-                rnn = sk.Bidirectional(rnn, merge_mode="concat", name=f"bi_encoder_{i}")
-            self.encoders.append(rnn)
-        self.bridges = [
-            keras.layers.Dense(self.dec_units, activation="tanh", name=f"bridge_{k}")
-            for k in range(self.n_states)
-        ]
-        self.decoder = layer(
-            self.dec_units, return_sequences=True, return_state=True, name="decoder"
-        )
-        self.attention = sk.DecoderAttention(self.dec_units, score=attention, name="attention")
-        self.combine = keras.layers.Dense(self.dec_units, activation="tanh", name="combine")
-        self.head = keras.layers.Dense(target_vocabulary, name="logits")
-        self.drop = keras.layers.Dropout(dropout)
-
-    def encode(self, source_ids, training=False):
-        """-> (encoder outputs (batch, S, D), source mask (batch, S), decoder states)."""
-        mask = ops.not_equal(source_ids, 0)
-        x = self.drop(self.source_embedding(source_ids), training=training)
-        finals = None
-        for rnn in self.encoders:
-            out = rnn(x, mask=mask, training=training)
-            x, finals = out[0], list(out[1:])
-        if isinstance(self.encoders[-1], sk.Bidirectional):
-            n = self.n_states  # finals = forward states then backward states
-            finals = [ops.concatenate([finals[k], finals[n + k]], axis=-1) for k in range(n)]
-        states = [bridge(s) for bridge, s in zip(self.bridges, finals)]  # (batch, dec_units)
-        return x, mask, states
-
-    def decode(self, target_in, memory, mask, states, training=False):
-        """Teacher-forced decoding: -> (logits (batch, T, V), attention (batch, T, S))."""
-        y = self.drop(self.target_embedding(target_in), training=training)
-        out = self.decoder(
-            y, initial_state=states, mask=ops.not_equal(target_in, 0), training=training
-        )
-        h = out[0]  # (batch, T, dec_units)
-        context, weights = self.attention(h, memory, mask)
-        z = self.combine(ops.concatenate([h, context], axis=-1))
-        return self.head(self.drop(z, training=training)), weights
-
-    def step(self, token_ids, states, memory, mask, keys):
-        """One decoding step: -> (logits (batch, V), new states, attention (batch, S))."""
-        y = self.target_embedding(token_ids)  # (batch, embedding_dim)
-        h, new_states = self.decoder.cell(y, list(states), training=False)
-        context, weights = self.attention(h, memory, mask, keys=keys)
-        z = self.combine(ops.concatenate([h, context], axis=-1))
-        return self.head(z), list(new_states), weights
-
-    def call(self, inputs, training=False):
-        source_ids, target_in = inputs
-        memory, mask, states = self.encode(source_ids, training)
-        return self.decode(target_in, memory, mask, states, training)[0]
-
-    def get_config(self):
-        return {**super().get_config(), **self.config}
-
-
-# --------------------------------------------------------------------------- pipeline
-@register("translation")
 class TranslationPipeline(Pipeline):
     """Neural machine translation between two languages, trained on sentence pairs.
 
@@ -183,40 +78,55 @@ class TranslationPipeline(Pipeline):
         cell: "gru", "lstm" or "rnn".
         units: encoder units per direction (the decoder has 2× with a
             bidirectional encoder).
-        encoder_layers: stacked encoder layers.
-        bidirectional_encoder: read the source both ways.
+        layers: stacked encoder layers (was ``encoder_layers``).
+        bidirectional: read the source both ways (was ``bidirectional_encoder``).
         attention: "bahdanau" (additive) or "luong" (multiplicative) scores.
         dropout: on embeddings and before the output layer.
         embedding_dim: word vector size (source and target).
-        source_vocab_size, target_vocab_size: vocabulary sizes (with padding,
-            unknown and, for the target, start and end tokens).
-        source_max_length: longest source in tokens; longer ones are truncated
-            (with a warning).
+        max_tokens, target_max_tokens: source and target vocabulary sizes (with
+            padding, unknown and, for the target, start and end tokens; were
+            ``source_vocab_size`` and ``target_vocab_size``).
+        max_length: longest source in tokens; longer ones are truncated (with a
+            warning; was ``source_max_length``).
         target_max_length: longest target in tokens, including the end token;
             also the default limit on generated length.
         lowercase: lowercase both sides (off: output keeps its case).
         seed: seeds weights, data order and dropout.
 
-    Text is Unicode-normalised (NFC), split into words and punctuation marks
-    ("¿", "?" are tokens of their own), all inside the TensorFlow graph.
+    The old argument names still work, with a ``FutureWarning``; saved folders
+    that use them load silently.
+
+    Example:
+
+    >>> mt = TranslationPipeline("es", "en", units=64).fit(pairs, epochs=5)
+    >>> mt.translate("¿Dónde está el gato?", beam_width=4)
+    'Where is the cat?'
     """
 
+    task = "translation"
     default_learning_rate = 2e-3
 
+    @renamed_arguments(
+        encoder_layers="layers",
+        bidirectional_encoder="bidirectional",
+        source_vocab_size="max_tokens",
+        target_vocab_size="target_max_tokens",
+        source_max_length="max_length",
+    )
     def __init__(
         self,
         source_lang: str = "es",
         target_lang: str = "en",
         cell: str = "gru",
         units: int = 256,
-        encoder_layers: int = 1,
-        bidirectional_encoder: bool = True,
+        layers: int = 1,
+        bidirectional: bool = True,
         attention: str = "luong",
         dropout: float = 0.2,
         embedding_dim: int = 256,
-        source_vocab_size: int = 16000,
-        target_vocab_size: int = 12000,
-        source_max_length: int = 40,
+        max_tokens: int = 16000,
+        target_max_tokens: int = 12000,
+        max_length: int = 40,
         target_max_length: int = 40,
         lowercase: bool = False,
         seed: int = 0,
@@ -226,57 +136,32 @@ class TranslationPipeline(Pipeline):
             if not isinstance(value, str) or not value:
                 raise PipelineError(f"Received `{name}={value!r}`; expected a language code.")
         self.source_lang, self.target_lang = source_lang, target_lang
-        self.cell = _choice("cell", cell, tuple(_CELLS))
-        self.units = _int_arg("units", units)
-        self.encoder_layers = _int_arg("encoder_layers", encoder_layers)
-        if not isinstance(bidirectional_encoder, bool):
-            raise PipelineError(
-                f"Received `bidirectional_encoder={bidirectional_encoder!r}`; expected True or False."
-            )
-        self.bidirectional_encoder = bidirectional_encoder
-        self.attention = _choice("attention", attention, _ATTENTION)
-        self.dropout = _rate_arg("dropout", dropout)
-        self.embedding_dim = _int_arg("embedding_dim", embedding_dim)
-        self.source_vocab_size = _int_arg("source_vocab_size", source_vocab_size, 3)
-        self.target_vocab_size = _int_arg("target_vocab_size", target_vocab_size, 5)
-        self.source_max_length = _int_arg("source_max_length", source_max_length)
-        self.target_max_length = _int_arg("target_max_length", target_max_length, 2)
-        if not isinstance(lowercase, bool):
-            raise PipelineError(f"Received `lowercase={lowercase!r}`; expected True or False.")
-        self.lowercase = lowercase
-        common = dict(
-            lowercase=lowercase,
-            strip_html=False,
-            punctuation="split",
-            truncating="post",
-            unicode_normalize=True,
+        self.cell = choice("cell", cell, _CELL_NAMES)
+        self.units = int_arg("units", units)
+        self.layers = int_arg("layers", layers)
+        self.bidirectional = bool_arg("bidirectional", bidirectional)
+        self.attention = choice("attention", attention, _ATTENTION)
+        self.dropout = rate_arg("dropout", dropout)
+        self.embedding_dim = int_arg("embedding_dim", embedding_dim)
+        self.preprocessor = TranslationPreprocessor(
+            max_tokens, target_max_tokens, max_length, target_max_length, lowercase
         )
-        self.source_vectorizer = WordVectorizer(
-            max_tokens=self.source_vocab_size, max_length=self.source_max_length, **common
-        )
-        self.target_vectorizer = WordVectorizer(
-            max_tokens=self.target_vocab_size - 2,
-            max_length=self.target_max_length - 1,
-            **common,
-        )
-        self.target_vocabulary: list[str] | None = None
+        self._decoders = {}
+
+    source_vectorizer = _delegate("source_vectorizer", "The source side's WordVectorizer.")
+    target_vectorizer = _delegate("target_vectorizer", "The target side's WordVectorizer.")
+    target_vocabulary = _delegate(
+        "target_vocabulary", "Target words by id ([PAD], [UNK], [START], [END] first)."
+    )
 
     def get_config(self) -> dict:
+        model = ("cell", "units", "layers", "bidirectional", "attention", "dropout")
         return {
             "source_lang": self.source_lang,
             "target_lang": self.target_lang,
-            "cell": self.cell,
-            "units": self.units,
-            "encoder_layers": self.encoder_layers,
-            "bidirectional_encoder": self.bidirectional_encoder,
-            "attention": self.attention,
-            "dropout": self.dropout,
+            **{name: getattr(self, name) for name in model},
             "embedding_dim": self.embedding_dim,
-            "source_vocab_size": self.source_vocab_size,
-            "target_vocab_size": self.target_vocab_size,
-            "source_max_length": self.source_max_length,
-            "target_max_length": self.target_max_length,
-            "lowercase": self.lowercase,
+            **self.preprocessor.get_config(),
             "seed": self.seed,
         }
 
@@ -294,7 +179,6 @@ class TranslationPipeline(Pipeline):
         target_column="target",
         tsv_source_column=None,
         tsv_target_column=None,
-        require_two_classes=None,
     ):
         src, tgt = self._tsv_columns()
         try:
@@ -307,7 +191,7 @@ class TranslationPipeline(Pipeline):
             )
         except DataError as error:
             raise PipelineError(str(error)) from None
-        return PairData(_nfc(pairs.texts), _nfc(pairs.labels), pairs.source)
+        return PairData(nfc(pairs.texts), nfc(pairs.labels), pairs.source)
 
     def _subset(self, data, index):
         return PairData(
@@ -315,71 +199,16 @@ class TranslationPipeline(Pipeline):
         )
 
     def _fit_preprocessor(self, train) -> None:
-        self.source_vectorizer.build_vocabulary(train.texts)
-        self.target_vectorizer.build_vocabulary(train.labels)
-        words = self.target_vectorizer.vocabulary[2:]
-        self.target_vocabulary = [PAD, OOV, START, END] + [
-            w for w in words if w not in (START, END)
-        ]
-        self.target_vectorizer.set_vocabulary(
-            [PAD, OOV] + self.target_vocabulary[2:]
-        )  # ids: START=2, END=3 are never produced by splitting text
-        self._decoders = {}
-
-    def _encode(self, data: PairData):
-        cached = getattr(data, "_ids", None)
-        if cached is None:
-            src = self.source_vectorizer.encode(data.texts)
-            tgt = self.target_vectorizer.encode(data.labels)
-            cached = (src, tgt)
-            data._ids = cached
-        return cached
+        self.preprocessor.fit(train)
+        self._decoders = {}  # their graphs hold the old vocabularies
 
     def _dataset(self, data, batch_size, shuffle_seed):
-        src, tgt = self._encode(data)
-        lengths = np.array([len(s) + len(t) for s, t in zip(src, tgt)])
-        order = (
-            np.arange(len(src))
-            if shuffle_seed is None
-            else np.random.RandomState(shuffle_seed % 2**32).permutation(len(src))
-        )
-        chunk = batch_size * 50
-        batches = []
-        for start in range(0, len(order), chunk):  # similar lengths together: less padding
-            part = order[start : start + chunk]
-            part = part[np.argsort(lengths[part], kind="stable")]
-            batches.extend(part[b : b + batch_size] for b in range(0, len(part), batch_size))
-        if shuffle_seed is not None:
-            np.random.RandomState(shuffle_seed % 2**32 + 1).shuffle(batches)
+        src, tgt = self.preprocessor.encode_pairs(data)
+        return pair_dataset(src, tgt, batch_size, shuffle_seed)
 
-        def pad(seqs, index, extra):
-            width = max(len(seqs[i]) for i in index) + extra
-            width = -(-width // _BUCKET) * _BUCKET
-            out = np.zeros((len(index), width), np.int32)
-            return out
-
-        def generate():
-            for index in batches:
-                s = pad(src, index, 0)
-                t_in = pad(tgt, index, 1)
-                t_out = np.zeros_like(t_in)
-                for row, i in enumerate(index):
-                    s[row, : len(src[i])] = src[i]
-                    n = len(tgt[i])
-                    t_in[row, 0] = START_ID
-                    t_in[row, 1 : n + 1] = tgt[i]
-                    t_out[row, :n] = tgt[i]
-                    t_out[row, n] = END_ID
-                if s.shape[1] == 0:
-                    s = np.zeros((len(index), _BUCKET), np.int32)
-                yield (s, t_in), t_out
-
-        spec = tf.TensorSpec((None, None), tf.int32)
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=((spec, spec), spec))
-        return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
-
+    # ----------------------------------------------------------------- model
     def _build_model(self):
-        if self.target_vocabulary is None:
+        if not self.preprocessor.fitted:
             raise PipelineError("The preprocessor is not fitted; call fit() first.")
         model = Seq2Seq(
             self.source_vectorizer.vocabulary_size,
@@ -387,33 +216,24 @@ class TranslationPipeline(Pipeline):
             embedding_dim=self.embedding_dim,
             cell=self.cell,
             units=self.units,
-            encoder_layers=self.encoder_layers,
-            bidirectional_encoder=self.bidirectional_encoder,
+            layers=self.layers,
+            bidirectional=self.bidirectional,
             attention=self.attention,
             dropout=self.dropout,
         )
         model((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
         return model
 
+    def _legacy_weight_path(self, path: str) -> str:
+        # seqkit 0.1.0 kept the encoder layers in a list `encoders` of the model; they are
+        # the `rnns` of the `encoder` stack now (same layer names: gru, bidirectional_1, ...).
+        prefix = "encoder/rnns/"
+        return "encoders/" + path[len(prefix) :] if path.startswith(prefix) else path
+
     def _loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
 
-    def _get_assets(self) -> dict:
-        return {
-            "source_vocabulary": list(self.source_vectorizer.vocabulary or []),
-            "target_vocabulary": list(self.target_vocabulary or []),
-        }
-
     def _set_assets(self, assets: dict) -> None:
-        try:
-            self.source_vectorizer.set_vocabulary(assets["source_vocabulary"])
-            target = list(assets["target_vocabulary"])
-            if target[:4] != [PAD, OOV, START, END]:
-                raise ValueError(f"the target vocabulary must start with {[PAD, OOV, START, END]}")
-            self.target_vectorizer.set_vocabulary([PAD, OOV] + target[2:])
-        except (KeyError, TypeError, ValueError) as error:
-            raise PipelineError(f"The saved assets are damaged ({error}).") from None
-        self.target_vocabulary = target
         self._decoders = {}
 
     def _callbacks(self, val):
@@ -438,14 +258,11 @@ class TranslationPipeline(Pipeline):
         return bleu(hyps, data.labels)
 
     # ----------------------------------------------------------------- inference
-    def _decoder(self, beam_width: int, with_attention: bool):
+    def _decoder(self, beam_width: int, with_attention: bool) -> Decoder:
         key = (beam_width, with_attention, id(self.model))
-        decoders = getattr(self, "_decoders", None)
-        if decoders is None:
-            decoders = self._decoders = {}
-        if key not in decoders:
-            decoders[key] = _Decoder(self, self.model, beam_width)
-        return decoders[key]
+        if key not in self._decoders:
+            self._decoders[key] = Decoder(self.preprocessor, self.model, beam_width)
+        return self._decoders[key]
 
     def _texts(self, texts, what) -> list[str]:
         self._require_fitted(what)
@@ -458,7 +275,7 @@ class TranslationPipeline(Pipeline):
                 raise PipelineError(
                     f"Text {i} is a {type(t).__name__} ({t!r:.40}); expected a string."
                 )
-        return _nfc([repair_surrogates(t) for t in texts])
+        return nfc([repair_surrogates(t) for t in texts])
 
     def translate(
         self,
@@ -484,34 +301,33 @@ class TranslationPipeline(Pipeline):
             length_penalty: 0 ranks by raw log-probability; higher favours longer.
             max_length: most target tokens (default ``target_max_length``; at most 1000).
             return_attention: also return attention maps.
+            batch_size: sentences decoded together.
+            warn: warn about truncated and empty sources.
 
         Returns:
-            A list of translations, or with ``return_attention`` a list of dicts
-            ``{"translation", "source_tokens", "target_tokens", "attention"}``
+            A list of translations (a string for a string), or with
+            ``return_attention`` a list of dicts ``{"translation",
+            "source_tokens", "target_tokens", "attention", "score"}``
             (``attention``: (target tokens, source tokens) array, rows sum to 1).
             Empty sources translate to "" (with a warning).
+
+        Example:
+
+        >>> mt.translate(["Tengo hambre.", "No sé."], beam_width=4)
+        ["I'm hungry.", "I don't know."]
         """
         single = isinstance(texts, str)
         texts = self._texts(texts, "translate")
-        beam_width = _int_arg("beam_width", beam_width)
-        batch_size = _int_arg("batch_size", batch_size)
-        if isinstance(length_penalty, bool) or not isinstance(length_penalty, float | int):
-            raise PipelineError(
-                f"Received `length_penalty={length_penalty!r}`; expected a number >= 0."
-            )
-        if length_penalty < 0:
-            raise PipelineError(
-                f"Received `length_penalty={length_penalty!r}`; expected a number >= 0."
-            )
+        beam_width = int_arg("beam_width", beam_width)
+        batch_size = int_arg("batch_size", batch_size)
+        length_penalty = _length_penalty_arg(length_penalty)
         max_length = (
-            self.target_max_length
+            self.preprocessor.target_max_length
             if max_length is None
-            else _int_arg("max_length", max_length, maximum=MAX_DECODED)
+            else int_arg("max_length", max_length, maximum=MAX_DECODED)
         )
         if warn:
             self._warn_long_or_empty(texts)
-        from seqkit.layers._tf_fast import exporting
-
         dec = self._decoder(beam_width, return_attention)
         results = []
         for start in range(0, len(texts), batch_size):
@@ -520,7 +336,7 @@ class TranslationPipeline(Pipeline):
                 out = dec.run(
                     tf.constant(batch),
                     tf.constant(max_length, tf.int32),
-                    tf.constant(float(length_penalty), tf.float32),
+                    tf.constant(length_penalty, tf.float32),
                 )
             results.extend(self._postprocess(batch, out, return_attention))
         return results[0] if single and not return_attention else results
@@ -528,12 +344,12 @@ class TranslationPipeline(Pipeline):
     def _warn_long_or_empty(self, texts):
         words = self.source_vectorizer.split(tf.constant(texts))
         lengths = words.row_lengths().numpy()
-        long = [i for i, n in enumerate(lengths) if n > self.source_max_length]
+        long = [i for i, n in enumerate(lengths) if n > self.preprocessor.max_length]
         if long:
             warnings.warn(
                 f"{len(long)} source text(s) (e.g. number {long[0]}, {lengths[long[0]]} tokens) "
-                f"are longer than source_max_length={self.source_max_length}; only their first "
-                f"{self.source_max_length} tokens are translated.",
+                f"are longer than max_length={self.preprocessor.max_length}; only their first "
+                f"{self.preprocessor.max_length} tokens are translated.",
                 stacklevel=3,
             )
         empty = [i for i, n in enumerate(lengths) if n == 0]
@@ -560,7 +376,7 @@ class TranslationPipeline(Pipeline):
             if not return_attention:
                 results.append(text)
                 continue
-            src_tokens = self.source_vectorizer.tokens(batch[row])[: self.source_max_length]
+            src_tokens = self.source_vectorizer.tokens(batch[row])[: self.preprocessor.max_length]
             ended = len(tokens) < ids.shape[1] and ids[row, len(tokens)] == END_ID
             n = len(tokens) + int(ended)  # rows: the target tokens and the end token
             results.append(
@@ -576,7 +392,11 @@ class TranslationPipeline(Pipeline):
 
     def score(self, sources, targets) -> np.ndarray:
         """Summed log-probability of each target (with its end token) under the decoding
-        distribution (the model's softmax without [PAD], [UNK] and [START])."""
+        distribution (the model's softmax without [PAD], [UNK] and [START]).
+
+        Returns:
+            (n,) float64 array, one score per (source, target) pair.
+        """
         sources = self._texts(sources, "score")
         targets = self._texts(targets, "score")
         if len(sources) != len(targets):
@@ -584,20 +404,12 @@ class TranslationPipeline(Pipeline):
                 f"Received {len(sources)} sources and {len(targets)} targets; expected as many."
             )
         src = self.source_vectorizer.encode(sources)
-        tgt = self.target_vectorizer.encode(targets)
-        banned = _banned(len(self.target_vocabulary))
+        tgt = self.preprocessor.encode_targets(targets)
+        banned = banned_logits(len(self.target_vocabulary))
         total = np.zeros(len(sources))
         for start in range(0, len(src), 64):
             rows = range(start, min(start + 64, len(src)))
-            s = np.zeros((len(rows), max(1, max(len(src[i]) for i in rows))), np.int32)
-            t_in = np.zeros((len(rows), max(len(tgt[i]) for i in rows) + 1), np.int32)
-            t_out = np.zeros_like(t_in)
-            for r, i in enumerate(rows):
-                s[r, : len(src[i])] = src[i]
-                t_in[r, 0] = START_ID
-                t_in[r, 1 : len(tgt[i]) + 1] = tgt[i]
-                t_out[r, : len(tgt[i])] = tgt[i]
-                t_out[r, len(tgt[i])] = END_ID
+            s, t_in, t_out = teacher_forcing(src, tgt, rows, bucket=1)
             logits = tf.cast(self.model((s, t_in), training=False), tf.float32)
             log_p = tf.nn.log_softmax(logits - banned, -1)  # the decoding distribution
             gain = tf.gather(log_p, t_out, batch_dims=2) * tf.cast(t_out > 0, tf.float32)
@@ -654,108 +466,20 @@ class TranslationPipeline(Pipeline):
         return path
 
     # ----------------------------------------------------------------- export
-    def export(self, path: str, beam_width: int = 4, length_penalty: float = 0.6) -> str:
-        """Writes a SavedModel: ``translate(text: tf.string[None]) -> tf.string[None]``.
+    def _serving(self, beam_width: int = 4, length_penalty: float = 0.6):
+        """What ``export`` saves: ``translate(text: tf.string[None]) -> tf.string[None]``.
 
-        Tokenization, beam search (``beam_width``; 1 is greedy) and detokenization
-        are in the graph; serving needs only TensorFlow.
+        Tokenization, beam search (``beam_width``; 1 is greedy, ranked with
+        ``length_penalty``) and detokenization are in the graph; serving needs
+        only TensorFlow. The signature is also ``serving_default``.
         """
-        self._require_fitted("export")
-        from seqkit.layers._tf_fast import exporting
-
-        beam_width = _int_arg("beam_width", beam_width)
-        model = self._bare_model()
-        module = _Serving(self, model, beam_width, float(length_penalty))
-        with atomic_folder(path) as tmp, exporting():
-            tf.saved_model.save(
-                module,
-                tmp,
-                signatures={"translate": module.translate, "serving_default": module.translate},
-            )
-        return path
-
-
-def _banned(vocabulary_size):
-    """Subtracted from logits: [PAD], [UNK] and [START] are never generated."""
-    return tf.reduce_sum(tf.one_hot([0, 1, START_ID], vocabulary_size), 0) * 1e9
-
-
-class _Decoder(tf.Module):
-    """Encoding + greedy or beam search for a batch of raw strings, in one graph."""
-
-    def __init__(self, pipeline, model, beam_width):
-        super().__init__()
-        self.source_vectorizer = pipeline.source_vectorizer
-        self.model = model
-        self.beam_width = beam_width
-        self.target_words = tf.constant(pipeline.target_vocabulary)
-        self.vocabulary_size = len(pipeline.target_vocabulary)
-
-    def _search(self, text, max_length, length_penalty):
-        ids = self.source_vectorizer(text).to_tensor()  # (batch, S)
-        source_length = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=-1)
-        ids = tf.pad(ids, [[0, 0], [0, 1]])  # at least one (padding) step: empty texts work
-        memory, mask, states = self.model.encode(ids, training=False)
-        keys = self.model.attention.project_keys(memory)
-        batch = tf.shape(ids)[0]
-        banned = _banned(self.vocabulary_size)
-
-        def step(tokens, state):
-            dec_states, memory, mask, keys = state
-            logits, new_states, weights = self.model.step(tokens, dec_states, memory, mask, keys)
-            logits = tf.cast(logits, tf.float32) - banned
-            return logits, (new_states, memory, mask, keys), weights
-
-        state = (states, memory, mask, keys)
-        g_ids, g_score, g_len, g_att = greedy_search(
-            step, state, batch, max_length, START_ID, END_ID
+        beam_width = int_arg("beam_width", beam_width)
+        length_penalty = _length_penalty_arg(length_penalty)
+        module = Serving(
+            self.preprocessor,
+            self._bare_model(),
+            beam_width,
+            length_penalty,
+            self.preprocessor.target_max_length,
         )
-        if self.beam_width == 1:
-            return g_ids, g_score, g_att, source_length
-        b_ids, b_score, b_len, b_att = beam_search(
-            step, state, batch, self.beam_width, max_length, START_ID, END_ID, length_penalty
-        )
-        # The greedy hypothesis is a candidate too: never return a worse-scoring one.
-        better = length_normalize(b_score, b_len, length_penalty) >= length_normalize(
-            g_score, g_len, length_penalty
-        )
-        width = tf.maximum(tf.shape(b_ids)[1], tf.shape(g_ids)[1])
-        b_ids = tf.pad(b_ids, [[0, 0], [0, width - tf.shape(b_ids)[1]]])
-        g_ids = tf.pad(g_ids, [[0, 0], [0, width - tf.shape(g_ids)[1]]])
-        b_att = tf.pad(b_att, [[0, 0], [0, width - tf.shape(b_att)[1]], [0, 0]])
-        g_att = tf.pad(g_att, [[0, 0], [0, width - tf.shape(g_att)[1]], [0, 0]])
-        ids = tf.where(better[:, None], b_ids, g_ids)
-        att = tf.where(better[:, None, None], b_att, g_att)
-        return ids, tf.where(better, b_score, g_score), att, source_length
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string),
-            tf.TensorSpec([], tf.int32),
-            tf.TensorSpec([], tf.float32),
-        ]
-    )
-    def run(self, text, max_length, length_penalty):
-        ids, score, att, source_length = self._search(text, max_length, length_penalty)
-        return {"ids": ids, "score": score, "attention": att, "source_length": source_length}
-
-
-class _Serving(_Decoder):
-    """What ``export`` saves: strings in, strings out."""
-
-    def __init__(self, pipeline, model, beam_width, length_penalty):
-        super().__init__(pipeline, model, beam_width)
-        self.max_length = pipeline.target_max_length
-        self.length_penalty = length_penalty
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def translate(self, text):
-        ids, _, _, source_length = self._search(
-            text, tf.constant(self.max_length), tf.constant(self.length_penalty)
-        )
-        # Words up to the first [END] (or padding).
-        stop = tf.cumsum(tf.cast(tf.logical_or(ids == END_ID, ids == 0), tf.int32), axis=-1)
-        keep = tf.equal(stop, 0)
-        words = tf.ragged.boolean_mask(tf.gather(self.target_words, ids), keep)
-        text_out = _detokenize_graph(words)
-        return {"translation": tf.where(source_length > 0, text_out, "")}
+        return module, {"translate": module.translate, "serving_default": module.translate}

@@ -6,16 +6,24 @@ import subprocess
 import sys
 import textwrap
 import unicodedata
+import warnings
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tasks
+from seqkit.data import PairData
 from seqkit.layers import DecoderAttention
 from seqkit.samplers import beam_search, greedy_search, length_normalize
 from tasks.base import PipelineError
-from tasks.translation import START_ID, TranslationPipeline, detokenize_python
+from tasks.translation import (
+    START_ID,
+    Seq2Seq,
+    TranslationPipeline,
+    TranslationPreprocessor,
+    detokenize_python,
+)
 
 LEXICON = {
     "el": "the", "gato": "cat", "perro": "dog", "niño": "boy", "come": "eats",
@@ -49,7 +57,7 @@ def make_pairs(n, seed=0):
     return pairs
 
 
-SMALL = dict(units=32, embedding_dim=32, source_vocab_size=64, target_vocab_size=64, dropout=0.0)
+SMALL = dict(units=32, embedding_dim=32, max_tokens=64, target_max_tokens=64, dropout=0.0)
 FIT = dict(epochs=12, batch_size=32, verbose=0, checkpoint_dir=None, learning_rate=1e-2)
 
 
@@ -190,7 +198,7 @@ def test_unicode_and_inverted_marks_survive():
 
 def test_long_and_empty_sources_warn_and_do_not_crash(mt):
     long = " ".join(["el gato come el pan."] * 20)
-    with pytest.warns(UserWarning, match="longer than source_max_length=40"):
+    with pytest.warns(UserWarning, match="longer than max_length=40"):
         out = mt.translate(long)
     assert isinstance(out, str)
     with pytest.warns(UserWarning, match="are empty; they translate to ''"):
@@ -207,6 +215,126 @@ def test_save_load_round_trip(mt, tmp_path):
     assert json.load(open(tmp_path / "mt" / "pipeline.json"))["task"] == "translation"
 
 
+def test_old_argument_names_warn_and_mean_the_new_ones():
+    old = dict(encoder_layers=2, bidirectional_encoder=False, source_vocab_size=50)
+    old.update(target_vocab_size=40, source_max_length=12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mt = TranslationPipeline(**old)
+    assert [(w.category, str(w.message).split(" is now")[0]) for w in caught] == [
+        (FutureWarning, f"`{name}`") for name in old
+    ]
+    config = mt.get_config()
+    assert not set(old) & set(config)
+    assert [config[k] for k in ("layers", "bidirectional", "max_tokens")] == [2, False, 50]
+    assert [config[k] for k in ("target_max_tokens", "max_length")] == [40, 12]
+    with pytest.raises(PipelineError, match="Received both `encoder_layers` and `layers`"):
+        TranslationPipeline(encoder_layers=2, layers=2)
+
+
+def test_a_folder_saved_with_the_old_names_loads_silently(mt, tmp_path):
+    folder = mt.save(str(tmp_path / "mt"))
+    meta = json.load(open(os.path.join(folder, "pipeline.json"), encoding="utf-8"))
+    renames = {"layers": "encoder_layers", "bidirectional": "bidirectional_encoder"}
+    renames.update(max_tokens="source_vocab_size", target_max_tokens="target_vocab_size")
+    renames["max_length"] = "source_max_length"
+    meta["config"] = {renames.get(k, k): v for k, v in meta["config"].items()}
+    json.dump(meta, open(os.path.join(folder, "pipeline.json"), "w", encoding="utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        loaded = tasks.load(folder)
+    assert loaded.get_config() == mt.get_config()
+
+
+def test_the_preprocessor_fits_encodes_and_round_trips_its_assets(mt):
+    pre = TranslationPreprocessor(max_tokens=100, target_max_tokens=100, max_length=3)
+    assert not pre.fitted
+    assert pre.fit(PairData(["el gato.", "el perro."], ["the cat.", "the dog."], "lists")) is pre
+    assert pre.fitted and pre.target_vocabulary[:4] == ["[PAD]", "[UNK]", "[START]", "[END]"]
+    ids = pre(["el perro.", "el"])  # padded, truncated to max_length
+    assert ids.shape == (2, 3) and ids.dtype == np.int32 and ids[1, 1:].tolist() == [0, 0]
+    twin = TranslationPreprocessor(**pre.get_config())
+    twin.set_assets(pre.get_assets())
+    assert twin.get_assets() == pre.get_assets() and (twin("el gato.") == pre("el gato.")).all()
+    assert sorted(pre.get_assets()) == ["source_vocabulary", "target_vocabulary"]
+    damaged = {**pre.get_assets(), "target_vocabulary": ["[PAD]", "[UNK]", "x"]}
+    with pytest.raises(PipelineError, match="The saved assets are damaged"):
+        twin.set_assets(damaged)
+    # the pipeline's own: the model's source ids are the preprocessor's
+    sources = [s for s, _ in make_pairs(5, seed=1)]
+    np.testing.assert_array_equal(
+        mt.preprocessor(sources), mt._decoder(1, False).source_vectorizer(sources).to_tensor()
+    )
+    assert mt.source_vectorizer is mt.preprocessor.source_vectorizer
+
+
+def _expand(paths: str) -> set:
+    """'a/{b,c}/d{0,1}' -> {'a/b/d0', 'a/b/d1', 'a/c/d0', 'a/c/d1'} (space-separated patterns)."""
+    import itertools
+    import re
+
+    out = set()
+    for pattern in paths.split():
+        parts = re.split(r"\{([^}]*)\}", pattern)
+        options = [[p] if i % 2 == 0 else p.split(",") for i, p in enumerate(parts)]
+        out.update("".join(c) for c in itertools.product(*options))
+    return out
+
+
+_COMMON = "attention/vars/0 combine/vars/{0,1} decoder/cell/vars/{0,1,2} head/vars/{0,1} "
+_COMMON += "layers/{embedding,embedding_1}/vars/0 "
+# The dataset paths of model.weights.h5 as seqkit 0.1.0 saved them (read from folders that
+# version saved, with these configurations).
+LEGACY_PATHS = {
+    "gru, 2 bidirectional layers": (
+        dict(cell="gru", layers=2, bidirectional=True),
+        _COMMON
+        + "bridges/dense/vars/{0,1} "
+        + "encoders/{bidirectional,bidirectional_1}/{forward,backward}_layer/cell/vars/{0,1,2}",
+    ),
+    "lstm, 3 layers": (
+        dict(cell="lstm", layers=3, bidirectional=False),
+        _COMMON
+        + "bridges/{dense,dense_1}/vars/{0,1} encoders/{lstm,lstm_1,lstm_2}/cell/vars/{0,1,2}",
+    ),
+    "rnn, 2 layers": (
+        dict(cell="rnn", layers=2, bidirectional=False),
+        _COMMON + "bridges/dense/vars/{0,1} encoders/{simple_rnn,simple_rnn_1}/cell/vars/{0,1,2}",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY_PATHS))
+def test_every_weight_maps_to_its_seqkit_0_1_0_path(name, tmp_path):
+    import h5py
+
+    config, old = LEGACY_PATHS[name]
+    mt = TranslationPipeline(units=4, embedding_dim=4, **config)
+    mt.preprocessor.fit(PairData(["el gato."], ["the cat."], "lists"))
+    mt._build_model().save_weights(str(tmp_path / "m.weights.h5"))
+    paths = []
+    with h5py.File(tmp_path / "m.weights.h5", "r") as f:
+        f.visititems(lambda n, item: paths.append(n) if isinstance(item, h5py.Dataset) else None)
+    mapped = [mt._legacy_weight_path(p) for p in paths]
+    assert len(set(mapped)) == len(paths) and set(mapped) == _expand(old)
+
+
+def test_the_model_takes_its_old_argument_names_and_state_counts_from_the_cells():
+    with pytest.warns(FutureWarning, match="`encoder_layers` is now called `layers`"):
+        model = Seq2Seq(10, 12, embedding_dim=4, units=4, cell="lstm", encoder_layers=2)
+    assert model.get_config()["layers"] == 2 and model.n_states == 2 == len(model.bridges)
+    again = Seq2Seq.from_config({**model.get_config(), "bidirectional_encoder": False})
+    assert again.get_config()["bidirectional"] is False and again.dec_units == 4
+
+
+def test_export_checks_its_arguments(mt, tmp_path):
+    with pytest.raises(PipelineError, match=r"Received `beam_width=0`; expected an integer >= 1."):
+        mt.export(str(tmp_path / "x"), beam_width=0)
+    with pytest.raises(PipelineError, match=r"Received `length_penalty=-1`; expected a number"):
+        mt.export(str(tmp_path / "x"), length_penalty=-1)
+    assert not (tmp_path / "x").exists()
+
+
 def test_export_translates_in_a_fresh_process_without_seqkit(mt, tmp_path):
     sources = [s for s, _ in make_pairs(12, seed=8)] + ["¿Dónde está el niño?", ""]
     mt.export(str(tmp_path / "served"), beam_width=4)
@@ -216,9 +344,15 @@ def test_export_translates_in_a_fresh_process_without_seqkit(mt, tmp_path):
         import json, sys
         import tensorflow as tf
         m = tf.saved_model.load({str(tmp_path / "served")!r})
-        out = m.signatures["translate"](text=tf.constant({sources!r}))["translation"]
+        fn = m.signatures["translate"]
+        out = fn(text=tf.constant({sources!r}))["translation"]
+        spec = lambda s: [s.dtype.name, s.shape.as_list()]
         print(json.dumps({{
             "out": [x.decode("utf-8") for x in out.numpy()],
+            "signatures": sorted(m.signatures),
+            "inputs": {{k: spec(v) for k, v in fn.structured_input_signature[1].items()}},
+            "outputs": {{k: spec(v) for k, v in fn.structured_outputs.items()}},
+            "default": sorted(m.signatures["serving_default"].structured_outputs),
             "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules),
         }}))
         """
@@ -230,6 +364,10 @@ def test_export_translates_in_a_fresh_process_without_seqkit(mt, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["out"] == expected and not result["seqkit_imported"]
+    assert result["signatures"] == ["serving_default", "translate"]
+    assert result["inputs"] == {"text": ["string", [None]]}
+    assert result["outputs"] == {"translation": ["string", [None]]}
+    assert result["default"] == ["translation"]
 
 
 # ----------------------------------------------------------------- bad input
