@@ -33,12 +33,20 @@ sys.path.insert(0, os.path.dirname(HERE))
 DATA = os.environ.get("SEQKIT_DATA", os.path.join(os.path.dirname(HERE), "..", "shared", "data"))
 PAIRS = "translation/spa-eng.tsv.gz"
 RECIPE = (
-    dict(cell="gru", units=128, encoder_layers=1, bidirectional_encoder=True, attention="luong",
-         dropout=0.2, embedding_dim=128, source_vocab_size=12000, target_vocab_size=8000,
-         source_max_length=40, target_max_length=40),
+    dict(cell="gru", units=128, layers=1, bidirectional=True, attention="luong",
+         dropout=0.2, embedding_dim=128, max_tokens=12000, target_max_tokens=8000,
+         max_length=40, target_max_length=40),
     dict(epochs=30, batch_size=64, learning_rate=2e-3, lr_decay=0.9, patience=2),
 )  # fmt: skip
 GOAL = 40.0
+# TranslationPipeline's argument names before seqkit 0.2 (result files of older runs use them).
+OLD_NAMES = {
+    "encoder_layers": "layers",
+    "bidirectional_encoder": "bidirectional",
+    "source_vocab_size": "max_tokens",
+    "target_vocab_size": "target_max_tokens",
+    "source_max_length": "max_length",
+}
 EXAMPLES = [
     "¿Dónde está la biblioteca?",
     "Tengo hambre.",
@@ -135,7 +143,8 @@ def cmd_ship(args):
 
 
 def write_card(folder, r):
-    m, c, f = r["test"], r["config"], r["fit"]
+    m, f = r["test"], r["fit"]
+    c = {OLD_NAMES.get(k, k): v for k, v in r["config"].items()}
     met = "met" if m.get("bleu_beam", 0) >= GOAL else "NOT met"
     gain = m.get("bleu_beam", 0) - m["bleu_greedy"]
     rows = "\n".join(
@@ -172,8 +181,8 @@ python benchmarks/translation.py train --save saved_models/translate-spa-eng --m
 ```
 Training: {r["train_seconds"] / 60:.1f} minutes on {r["machine"]}, {r["epochs_run"]} epochs, batch
 {f["batch_size"]}, Adam {f["learning_rate"]} × {f["lr_decay"]}^epoch, gradient clipping 1.0, early stopping
-on validation loss (best epoch kept). Word vocabularies: {c["source_vocab_size"]:,} Spanish,
-{c["target_vocab_size"]:,} English (cased, punctuation split off, NFC).
+on validation loss (best epoch kept). Word vocabularies: {c["max_tokens"]:,} Spanish,
+{c["target_max_tokens"]:,} English (cased, punctuation split off, NFC).
 
 ## Test metrics (sacreBLEU 13a, cased)
 | decoding | BLEU | chrF |
@@ -198,7 +207,7 @@ Per epoch (train loss, validation loss, validation BLEU greedy on 500 pairs):
 ## Limits
 Tatoeba sentences are short and everyday; long or technical text, names and rare
 words (mapped to [UNK] beyond the vocabulary) translate poorly. Sources longer than
-{c["source_max_length"]} tokens are truncated (with a warning).
+{c["max_length"]} tokens are truncated (with a warning).
 """
     with open(os.path.join(folder, "MODEL_CARD.md"), "w") as fh:
         fh.write(card)
