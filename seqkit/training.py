@@ -31,6 +31,7 @@ import numpy as np
 from seqkit.errors import UsageError
 
 __all__ = [
+    "DEFAULTS",
     "check_training_args",
     "check_schedule_args",
     "check_fraction",
@@ -41,6 +42,20 @@ __all__ = [
     "train_epochs",
     "Checkpoints",
 ]
+
+
+# The engine's defaults beside epochs, batch_size and learning_rate (the tasks'
+# fit and fine_tune share them).
+DEFAULTS = dict(
+    validation_split=0.1,
+    patience=2,
+    clipnorm=1.0,
+    checkpoint_dir="auto",
+    strategy=None,
+    verbose=1,
+    lr_decay=1.0,
+    time_limit=None,
+)
 
 
 def _is_number(value) -> bool:

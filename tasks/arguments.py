@@ -9,7 +9,15 @@ import numpy as np
 
 from seqkit.errors import UsageError
 
-__all__ = ["PipelineError", "int_arg", "rate_arg", "bool_arg", "choice", "renamed_arguments"]
+__all__ = [
+    "PipelineError",
+    "int_arg",
+    "rate_arg",
+    "bool_arg",
+    "choice",
+    "cell_arg",
+    "renamed_arguments",
+]
 
 #: A pipeline was used wrongly (not fitted, bad argument); the message says how to fix it.
 PipelineError = UsageError
@@ -48,6 +56,13 @@ def choice(name: str, value, options):
     if value not in options:
         raise PipelineError(f"Received `{name}={value!r}`; expected one of {options}.")
     return value
+
+
+def cell_arg(value) -> str:
+    """``value`` if it names a recurrent cell of ``seqkit.layers`` ("lstm", "gru", "rnn")."""
+    from seqkit.layers import CELLS  # (TensorFlow loads only when a task is built)
+
+    return choice("cell", value, CELLS)
 
 
 def renamed_arguments(**renames: str):

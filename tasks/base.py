@@ -33,7 +33,15 @@ import numpy as np
 import seqkit
 from seqkit import training
 from seqkit.export import atomic_file, atomic_folder, exporting, halve_weights
-from tasks.arguments import PipelineError, bool_arg, choice, int_arg, rate_arg, renamed_arguments
+from tasks.arguments import (
+    PipelineError,
+    bool_arg,
+    cell_arg,
+    choice,
+    int_arg,
+    rate_arg,
+    renamed_arguments,
+)
 from tasks.legacy import load_legacy_weights
 from tasks.preprocessor import Preprocessor
 from tasks.registry import check_inside, read_json, register, write_json
@@ -47,6 +55,7 @@ __all__ = [
     "renamed_arguments",
     "int_arg",
     "bool_arg",
+    "cell_arg",
     "rate_arg",
     "choice",
     "atomic_folder",
@@ -174,42 +183,43 @@ class Task:
         epochs: int = 2,
         learning_rate: float | None = None,
         batch_size: int = 32,
-        validation_split: float = 0.1,
-        patience: int = 2,
-        clipnorm: float | None = 1.0,
-        checkpoint_dir: str | None = "auto",
-        strategy=None,
-        verbose: int = 1,
-        lr_decay: float = 1.0,
-        time_limit: float | None = None,
-        **read_kwargs,
+        **options,
     ):
         """Continues training from the current weights on new data.
 
         The preprocessor is kept: the vocabulary does not change (unseen words
         map to the out-of-vocabulary id) and labels must be ones the pipeline
-        knows. The default learning rate is a tenth of ``fit``'s. The other
-        arguments are ``fit``'s; with fewer than 20 examples and no
-        ``validation_data`` nothing is held out.
+        knows. The default learning rate is a tenth of ``fit``'s; with fewer
+        than 20 examples and no ``validation_data`` nothing is held out.
+
+        Args:
+            data, validation_data, epochs, learning_rate, batch_size: as in ``fit``.
+            **options: ``fit``'s other training options (``validation_split``,
+                ``patience``, ``clipnorm``, ``checkpoint_dir``, ``strategy``,
+                ``verbose``, ``lr_decay``, ``time_limit``, same defaults), then
+                the reader's keyword arguments.
 
         Returns:
             self.
         """
+        read_kwargs = dict(options)
+        o = {k: read_kwargs.pop(k, v) for k, v in training.DEFAULTS.items()}
         self._require_fitted("fine_tune")
-        schedule = self._check_schedule(epochs, batch_size, patience, lr_decay, time_limit)
+        schedule = self._check_schedule(
+            epochs, batch_size, o["patience"], o["lr_decay"], o["time_limit"]
+        )
         train = self._read_fine_tune(data, **read_kwargs)
         self._check_fine_tune_data(train, "data")
         if validation_data is None and len(train) >= 20:
-            train, val = self._split(train, validation_split)
+            train, val = self._split(train, o["validation_split"])
         elif validation_data is None:
             val = None
         else:
             val = self._read_fine_tune(validation_data, **read_kwargs)
             self._check_fine_tune_data(val, "validation_data")
         lr = learning_rate or self.default_learning_rate / 10
-        return self._train(
-            train, val, "fine_tune", lr, clipnorm, checkpoint_dir, strategy, verbose, **schedule
-        )
+        where = (o["clipnorm"], o["checkpoint_dir"], o["strategy"], o["verbose"])
+        return self._train(train, val, "fine_tune", lr, *where, **schedule)
 
     @staticmethod
     def _check_schedule(epochs, batch_size, patience, lr_decay, time_limit) -> dict:

@@ -32,13 +32,12 @@ import tensorflow as tf
 from seqkit.data import SeriesData
 from seqkit.layers import RecurrentStack
 from tasks import forecasting_backtest as B
-from tasks.base import Pipeline, PipelineError, choice, int_arg, rate_arg
+from tasks.base import Pipeline, PipelineError, cell_arg, int_arg, rate_arg
 from tasks.forecasting_model import Forecaster, MonotoneQuantiles, PinballLoss
 from tasks.forecasting_preprocessor import ForecastPreprocessor
 
 __all__ = ["ForecastPipeline", "ForecastPreprocessor", "MonotoneQuantiles", "PinballLoss"]
 
-CELLS = ("lstm", "gru", "rnn")  # names for seqkit.layers.get (RecurrentStack's cell)
 # A recurrent weight today: layers/recurrent_stack/rnns/<class>[_i]/...; 0.1.0: layers/<class>[_i]/...
 _STACK_PATH = re.compile(r"layers/recurrent_stack/rnns/(.+)")
 quantile_name = B.quantile_name
@@ -104,7 +103,7 @@ class ForecastPipeline(Pipeline):
                 f"Received `quantiles={quantiles!r}`; expected distinct increasing numbers in (0, 1)."
             )
         self.quantiles = qs
-        self.cell = choice("cell", cell, CELLS)
+        self.cell = cell_arg(cell)
         self.units = int_arg("units", units)
         self.layers = int_arg("layers", layers)
         self.dropout = rate_arg("dropout", dropout)

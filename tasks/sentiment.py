@@ -32,7 +32,7 @@ from seqkit.data import (
     repair_surrogates,
 )
 from seqkit.text import WordVectorizer
-from tasks.base import Pipeline, PipelineError, bool_arg, choice, int_arg, rate_arg
+from tasks.base import Pipeline, PipelineError, bool_arg, cell_arg, choice, int_arg, rate_arg
 from tasks.sentiment_data import (
     SentimentPreprocessor,
     labelled_dataset,
@@ -57,7 +57,6 @@ _POOLING = ("max_mean", "max", "mean", "last")
 # The preprocessor's settings (its WordVectorizer's), in the order of the pipeline's config.
 _VECTORIZER_ARGS = ("max_tokens", "max_length", "truncating", "lowercase", "strip_html")
 _VECTORIZER_ARGS += ("punctuation",)
-_CELL_NAMES = ("lstm", "gru", "rnn")  # names for seqkit.layers.get (RecurrentStack's cell)
 # A recurrent weight today: layers/recurrent_stack[_e]/rnns/<class>[_i]/<rest> (encoder e, layer i).
 _STACK_PATH = re.compile(r"layers/recurrent_stack(?:_(\d+))?/rnns/([a-z_]+?)(?:_(\d+))?/(.+)")
 
@@ -135,7 +134,7 @@ class SentimentPipeline(Pipeline):
         seed: int = 0,
     ):
         super().__init__(seed=seed)
-        self.cell = choice("cell", cell, _CELL_NAMES)
+        self.cell = cell_arg(cell)
         self.units = int_arg("units", units)
         self.layers = int_arg("layers", layers)
         self.bidirectional = bool_arg("bidirectional", bidirectional)

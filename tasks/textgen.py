@@ -36,8 +36,8 @@ import tensorflow as tf
 from seqkit.data import DataError, TextCorpus, TextFileStream, read_corpus, repair_surrogates
 from seqkit.export import exporting
 from seqkit.samplers import Sampler
-from tasks.base import Pipeline, PipelineError, choice, int_arg, rate_arg
-from tasks.textgen_model import CELLS, Generator, RecurrentLM
+from tasks.base import Pipeline, PipelineError, cell_arg, choice, int_arg, rate_arg
+from tasks.textgen_model import Generator, RecurrentLM
 from tasks.textgen_preprocessor import LEVELS, TextGenPreprocessor
 from tasks.textgen_sampling import (
     check_stop,
@@ -109,7 +109,7 @@ class TextGenPipeline(Pipeline):
     ):
         super().__init__(seed=seed)
         choice("level", level, LEVELS)
-        self.cell = choice("cell", cell, CELLS)
+        self.cell = cell_arg(cell)
         self.units = int_arg("units", units)
         self.layers = int_arg("layers", layers)
         self.dropout = rate_arg("dropout", dropout)

@@ -14,9 +14,7 @@ import tensorflow as tf
 import seqkit.layers as sk
 from seqkit.samplers import sample_logits
 
-__all__ = ["RecurrentLM", "Generator", "CELLS"]
-
-CELLS = ("lstm", "gru", "rnn")  # the cell names a text-generation pipeline accepts
+__all__ = ["RecurrentLM", "Generator"]
 
 
 @keras.saving.register_keras_serializable(package="seqkit")

@@ -35,6 +35,7 @@ from tasks.base import (
     PipelineError,
     atomic_file,
     bool_arg,
+    cell_arg,
     choice,
     int_arg,
     rate_arg,
@@ -53,7 +54,6 @@ __all__ = [
     "detokenize_python",
 ]
 
-_CELL_NAMES = ("lstm", "gru", "rnn")  # names for seqkit.layers.get
 _ATTENTION = ("bahdanau", "luong")
 MAX_DECODED = 1000  # most target tokens translate() will produce per sentence
 
@@ -136,7 +136,7 @@ class TranslationPipeline(Pipeline):
             if not isinstance(value, str) or not value:
                 raise PipelineError(f"Received `{name}={value!r}`; expected a language code.")
         self.source_lang, self.target_lang = source_lang, target_lang
-        self.cell = choice("cell", cell, _CELL_NAMES)
+        self.cell = cell_arg(cell)
         self.units = int_arg("units", units)
         self.layers = int_arg("layers", layers)
         self.bidirectional = bool_arg("bidirectional", bidirectional)

@@ -22,7 +22,7 @@ from seqkit.layers.lstm import LSTM, LSTMCell
 from seqkit.layers.pooling import MaskedGlobalPooling
 from seqkit.layers.rnn import RNN, RecurrentCell
 from seqkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell
-from seqkit.layers.stack import RecurrentStack, get
+from seqkit.layers.stack import CELLS, RecurrentStack, get
 
 if keras.backend.backend() == "tensorflow":
     from seqkit.layers import _tf_fast
@@ -43,4 +43,5 @@ __all__ = [
     "DecoderAttention",
     "RecurrentStack",
     "get",
+    "CELLS",
 ]

@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from seqkit.export import exporting, is_exporting
+from seqkit.export import is_exporting
 from seqkit.layers import _native
 from seqkit.layers._tf_cells import CELLS, unpack
 from seqkit.layers._tf_loops import compiled, shift
 
-# `exporting` is re-exported for the task helpers that still import it from
-# here; new code uses `seqkit.export.exporting`.
-__all__ = ["run", "exporting", "USE_XLA", "USE_NATIVE"]
+__all__ = ["run", "USE_XLA", "USE_NATIVE"]
 
 # XLA-compile the loops (measured faster on CPU; see benchmarks/RESULTS.md).
 USE_XLA = True

@@ -406,6 +406,18 @@ class _CellLayer(RNN):
         # kept so Keras code and configs load unchanged.
         self.use_cudnn = use_cudnn
 
+    @staticmethod
+    def _split_arguments(arguments):
+        """A drop-in constructor's `locals()` as keywords of `_CellLayer.__init__`.
+
+        The cell's hyperparameters (`_CELL_ATTRS`) go to `cell_kwargs`, every
+        other argument and `**kwargs` to the layer, so `SimpleRNN`, `LSTM` and
+        `GRU` only spell out their Keras signatures.
+        """
+        layer = {k: v for k, v in arguments.items() if k not in ("self", "__class__", "kwargs")}
+        cell = {k: layer.pop(k) for k in list(layer) if k in _CELL_ATTRS}
+        return {"cell_kwargs": cell, **layer, **arguments["kwargs"]}
+
     def get_config(self):
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):

@@ -19,7 +19,10 @@ from seqkit.layers.gru import GRU
 from seqkit.layers.lstm import LSTM
 from seqkit.layers.simple_rnn import SimpleRNN
 
-__all__ = ["RecurrentStack", "get"]
+__all__ = ["RecurrentStack", "get", "CELLS"]
+
+#: The cell names the tasks accept (`get` also takes "simple_rnn", the same as "rnn").
+CELLS = ("lstm", "gru", "rnn")
 
 _LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN, "simple_rnn": SimpleRNN}
 _MERGE_MODES = ("concat", "sum", "mul", "ave")

@@ -157,15 +157,13 @@ def test_native_can_be_switched_off(monkeypatch):
 
 def test_exporting_keeps_plain_tensorflow_ops(native_calls):
     """Inside `seqkit.export.exporting()` the kernels are not used (graphs that
-    are saved must load without seqkit); the old name in _tf_fast is the same
-    context, kept for code that still imports it from there."""
+    are saved must load without seqkit)."""
     import tensorflow as tf
 
     import seqkit.export
     from seqkit.layers import _fast_path, _tf_fast
 
     assert _fast_path.get("tensorflow") is _tf_fast.run
-    assert _tf_fast.exporting is seqkit.export.exporting
     layer = sk.LSTM(4)
     x = np.random.default_rng(0).normal(size=(2, 3, 5)).astype("float32")
     expected = layer(x)
