@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from seqkit.data import DataError, PairData, read_pairs, repair_surrogates
 from seqkit.export import exporting
+from seqkit.samplers import search_settings
 from tasks.base import (
     Pipeline,
     PipelineError,
@@ -56,12 +57,6 @@ __all__ = [
 
 _ATTENTION = ("bahdanau", "luong")
 MAX_DECODED = 1000  # most target tokens translate() will produce per sentence
-
-
-def _length_penalty_arg(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, float | int) or value < 0:
-        raise PipelineError(f"Received `length_penalty={value!r}`; expected a number >= 0.")
-    return float(value)
 
 
 def _delegate(name: str, doc: str) -> property:
@@ -280,12 +275,13 @@ class TranslationPipeline(Pipeline):
     def translate(
         self,
         texts,
-        beam_width: int = 1,
-        length_penalty: float = 0.6,
+        beam_width: int | None = None,
+        length_penalty: float | None = None,
         max_length: int | None = None,
         return_attention: bool = False,
         batch_size: int = 64,
         warn: bool = True,
+        sampler=None,
     ):
         """Translates a string or a list of strings.
 
@@ -297,12 +293,16 @@ class TranslationPipeline(Pipeline):
 
         Args:
             texts: a string or a list of strings.
-            beam_width: 1 is greedy.
-            length_penalty: 0 ranks by raw log-probability; higher favours longer.
+            beam_width: 1 (the default) is greedy.
+            length_penalty: 0 ranks by raw log-probability; higher favours
+                longer (default 0.6).
             max_length: most target tokens (default ``target_max_length``; at most 1000).
             return_attention: also return attention maps.
             batch_size: sentences decoded together.
             warn: warn about truncated and empty sources.
+            sampler: the search as an object instead of ``beam_width`` and
+                ``length_penalty``: ``seqkit.samplers.BeamSampler(num_beams,
+                length_penalty)`` or ``GreedySampler()``.
 
         Returns:
             A list of translations (a string for a string), or with
@@ -315,12 +315,13 @@ class TranslationPipeline(Pipeline):
 
         >>> mt.translate(["Tengo hambre.", "No sé."], beam_width=4)
         ["I'm hungry.", "I don't know."]
+        >>> mt.translate("No sé.", sampler=BeamSampler(4))  # the same search
+        "I don't know."
         """
         single = isinstance(texts, str)
         texts = self._texts(texts, "translate")
-        beam_width = int_arg("beam_width", beam_width)
+        beam_width, length_penalty = search_settings(sampler, beam_width, length_penalty)
         batch_size = int_arg("batch_size", batch_size)
-        length_penalty = _length_penalty_arg(length_penalty)
         max_length = (
             self.preprocessor.target_max_length
             if max_length is None
@@ -466,15 +467,15 @@ class TranslationPipeline(Pipeline):
         return path
 
     # ----------------------------------------------------------------- export
-    def _serving(self, beam_width: int = 4, length_penalty: float = 0.6):
+    def _serving(self, beam_width: int | None = None, length_penalty=None, sampler=None):
         """What ``export`` saves: ``translate(text: tf.string[None]) -> tf.string[None]``.
 
-        Tokenization, beam search (``beam_width``; 1 is greedy, ranked with
-        ``length_penalty``) and detokenization are in the graph; serving needs
-        only TensorFlow. The signature is also ``serving_default``.
+        Tokenization, beam search (``beam_width``, default 4; 1 is greedy,
+        ranked with ``length_penalty``, default 0.6; or ``sampler=BeamSampler(...)``)
+        and detokenization are in the graph; serving needs only TensorFlow. The
+        signature is also ``serving_default``.
         """
-        beam_width = int_arg("beam_width", beam_width)
-        length_penalty = _length_penalty_arg(length_penalty)
+        beam_width, length_penalty = search_settings(sampler, beam_width, length_penalty, 4)
         module = Serving(
             self.preprocessor,
             self._bare_model(),

@@ -138,6 +138,8 @@ def test_export_is_written_once_in_tasks():
         "seqkit.text",
         "seqkit.series",
         "seqkit.metrics",
+        "seqkit.samplers",
+        "seqkit.search",
         "seqkit.training",
         "seqkit.export",
         "tasks.cli",

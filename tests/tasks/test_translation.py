@@ -15,7 +15,14 @@ import tensorflow as tf
 import tasks
 from seqkit.data import PairData
 from seqkit.layers import DecoderAttention
-from seqkit.samplers import beam_search, greedy_search, length_normalize
+from seqkit.samplers import (
+    BeamSampler,
+    GreedySampler,
+    TopKSampler,
+    beam_search,
+    greedy_search,
+    length_normalize,
+)
 from tasks.base import PipelineError
 from tasks.translation import (
     START_ID,
@@ -418,6 +425,23 @@ def test_bad_hyperparameters(kwargs, message):
     with pytest.raises(PipelineError) as info:
         TranslationPipeline(**kwargs)
     assert message in str(info.value)
+
+
+def test_translate_takes_a_sampler_object_as_keras_hub_does(mt, tmp_path):
+    sources = [s for s, _ in make_pairs(12, seed=5)]
+    beam = mt.translate(sources, beam_width=3, length_penalty=0.2)
+    assert mt.translate(sources, sampler=BeamSampler(3, length_penalty=0.2)) == beam
+    assert mt.translate(sources, sampler=GreedySampler()) == mt.translate(sources)
+    assert mt.translate(sources, sampler=BeamSampler(1)) == mt.translate(sources)
+    with pytest.raises(PipelineError, match=r"Received both `sampler=BeamSampler\(num_beams=3"):
+        mt.translate(sources, beam_width=3, sampler=BeamSampler(3))
+    with pytest.raises(PipelineError, match=r"a search takes BeamSampler\(num_beams, length_pe"):
+        mt.translate(sources, sampler=TopKSampler(5))
+    with pytest.raises(PipelineError, match=r"Received `num_beams=0`; expected an integer >= 1."):
+        BeamSampler(0)
+    with pytest.raises(PipelineError, match=r"Received both `sampler="):
+        mt.export(str(tmp_path / "x"), sampler=BeamSampler(2), length_penalty=0.1)
+    assert not (tmp_path / "x").exists()
 
 
 def test_bad_translate_arguments(mt):
