@@ -189,14 +189,27 @@ def cmd_export(args) -> int:
     return 0
 
 
+_SAVED_FILES = ("pipeline.json", "assets.json", "model.weights.h5")
+
+
 def cmd_upgrade(args) -> int:
     import tasks
     from tasks.registry import CONFIG_FILE, read_json
 
     pipeline = tasks.load(args.old)
-    meta = read_json(os.path.join(args.old, CONFIG_FILE)) if os.path.isdir(args.old) else {}
-    dtype = meta.get("weights_dtype", "float32")
-    pipeline.save(args.new, weights_dtype=dtype)
+    meta, extras = {}, {}
+    if os.path.isdir(args.old):
+        meta = read_json(os.path.join(args.old, CONFIG_FILE))
+        # Files the save does not write (a MODEL_CARD.md, notes) come along.
+        for name in sorted(os.listdir(args.old)):
+            path = os.path.join(args.old, name)
+            if name not in _SAVED_FILES and os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    extras[name] = f.read()
+    pipeline.save(args.new, weights_dtype=meta.get("weights_dtype", "float32"))
+    for name, content in extras.items():
+        with open(os.path.join(args.new, name), "wb") as f:
+            f.write(content)
     saved_by = meta.get("seqkit_version", "?")
     print(f"Saved {args.old} (seqkit {saved_by}) again as {args.new} (seqkit {_version()}).")
     return 0

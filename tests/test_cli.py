@@ -103,3 +103,17 @@ def test_the_installed_seqkit_command_points_to_tasks_cli():
         timeout=120,
     )
     assert out.returncode == 0 and "usage: seqkit" in out.stdout
+
+
+def test_upgrade_in_place_keeps_the_folder_s_other_files(tmp_path):
+    old = os.path.join(FIXTURES, "forecasting")
+    if not os.path.isdir(old):
+        pytest.skip("no 0.1.0 forecasting fixture")
+    folder = tmp_path / "fc"
+    shutil.copytree(old, folder)
+    (folder / "MODEL_CARD.md").write_text("# my model\n")
+    assert main(["upgrade", str(folder), str(folder)]) == 0
+    assert (folder / "MODEL_CARD.md").read_text() == "# my model\n"
+    assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["fc"]
+
