@@ -140,23 +140,45 @@ class RnnOp : public OpKernel {
   bool zero_out_;
 };
 
-// ------------------------------------------------------------------ SimpleRNN
-class SimpleFwd : public RnnOp {
+// The checked inputs of a forward op whose inputs are (xp, h0, R, mask), and its
+// outputs Y and H.
+struct FwdArgs {
+  Dims d;
+  const float *x, *h0, *R, *mask;
+  float *Y, *H;
+};
+
+// Base of those forward ops (SimpleRNN, GRU reset_after=False): Compute checks the
+// inputs, allocates Y and H and calls the op's run(ctx, a). Static dispatch (CRTP):
+// no virtual call, the same work as writing the checks in each op.
+template <class Op, int kGates>
+class FwdOp : public RnnOp {
  public:
   using RnnOp::RnnOp;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
                  &m = ctx->input(3);
-    Dims d;
-    const float* mask;
-    float *Y, *H;
-    if (!dims_from(ctx, x, R, 1, &d) || !check_state(ctx, h0, d, "h0") ||
-        !mask_from(ctx, m, d, &mask) || !outputs_yh(ctx, d, mask, &Y, &H))
+    FwdArgs a;
+    if (!dims_from(ctx, x, R, kGates, &a.d) || !check_state(ctx, h0, a.d, "h0") ||
+        !mask_from(ctx, m, a.d, &a.mask) || !outputs_yh(ctx, a.d, a.mask, &a.Y, &a.H))
       return;
+    a.x = f(x);
+    a.h0 = f(h0);
+    a.R = f(R);
+    static_cast<Op*>(this)->run(ctx, a);
+  }
+};
+
+// ------------------------------------------------------------------ SimpleRNN
+class SimpleFwd : public FwdOp<SimpleFwd, 1> {
+ public:
+  using FwdOp::FwdOp;
+  void run(OpKernelContext* ctx, const FwdArgs& a) {
+    const Dims& d = a.d;
     PackedGuard P;
-    pack_b(f(R), d.U, d.G, false, &P.p);
+    pack_b(a.R, d.U, d.G, false, &P.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      simple_fwd(d.T, d.B, d.U, f(x), f(h0), P.p, mask, zero_out_, Y, H, r0, r1);
+      simple_fwd(d.T, d.B, d.U, a.x, a.h0, P.p, a.mask, zero_out_, a.Y, a.H, r0, r1);
     });
   }
 };
@@ -304,25 +326,18 @@ class GruBwd : public RnnOp {
 };
 
 // ------------------------------------------------------------------ GRU, reset_after=False
-class Gru1Fwd : public RnnOp {
+class Gru1Fwd : public FwdOp<Gru1Fwd, 3> {
  public:
-  using RnnOp::RnnOp;
-  void Compute(OpKernelContext* ctx) override {
-    const Tensor &x = ctx->input(0), &h0 = ctx->input(1), &R = ctx->input(2),
-                 &m = ctx->input(3);
-    Dims d;
-    const float* mask;
-    float *Y, *H;
-    if (!dims_from(ctx, x, R, 3, &d) || !check_state(ctx, h0, d, "h0") ||
-        !mask_from(ctx, m, d, &mask) || !outputs_yh(ctx, d, mask, &Y, &H))
-      return;
+  using FwdOp::FwdOp;
+  void run(OpKernelContext* ctx, const FwdArgs& a) {
+    const Dims& d = a.d;
     Tensor* S = out(ctx, 2, {d.T, d.B, d.G});
     if (!S) return;
     PackedGuard Pzr, Ph;
-    pack_b_ld(f(R), d.U, 2 * d.U, d.G, false, &Pzr.p);
-    pack_b_ld(f(R) + 2 * d.U, d.U, d.U, d.G, false, &Ph.p);
+    pack_b_ld(a.R, d.U, 2 * d.U, d.G, false, &Pzr.p);
+    pack_b_ld(a.R + 2 * d.U, d.U, d.U, d.G, false, &Ph.p);
     for_shards(ctx, d.B, [&](int r0, int r1) {
-      gru1_fwd(d.T, d.B, d.U, f(x), f(h0), Pzr.p, Ph.p, mask, zero_out_, Y, H, f(S), r0, r1);
+      gru1_fwd(d.T, d.B, d.U, a.x, a.h0, Pzr.p, Ph.p, a.mask, zero_out_, a.Y, a.H, f(S), r0, r1);
     });
   }
 };
