@@ -31,17 +31,8 @@ import tensorflow as tf
 from seqkit.data import DataError, PairData, read_pairs, repair_surrogates
 from seqkit.export import exporting
 from seqkit.samplers import search_settings
-from tasks.base import (
-    Pipeline,
-    PipelineError,
-    atomic_file,
-    bool_arg,
-    cell_arg,
-    choice,
-    int_arg,
-    rate_arg,
-    renamed_arguments,
-)
+from tasks.arguments import bool_arg, cell_arg, choice, int_arg, rate_arg, renamed_arguments
+from tasks.base import Pipeline, PipelineError, atomic_file
 from tasks.translation_data import TranslationPreprocessor, nfc, pair_dataset, teacher_forcing
 from tasks.translation_model import END, END_ID, START_ID, Seq2Seq
 from tasks.translation_serving import Decoder, Serving, banned_logits, detokenize_python
