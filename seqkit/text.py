@@ -76,7 +76,26 @@ def nfc_compose(text: tf.Tensor) -> tf.Tensor:
     return tf.cond(has_marks, compose, lambda: text)
 
 
-class WordVectorizer(tf.Module):
+class _Vocabulary(tf.Module):
+    """What the tokenizers share: a vocabulary (id 0 padding, 1 OOV) and its lookup table."""
+
+    def _use_vocabulary(self, vocabulary: list[str]) -> None:
+        """Keeps ``vocabulary`` (its head checked by the caller); builds the token -> id table."""
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("The vocabulary has duplicate entries.")
+        self.vocabulary = vocabulary
+        keys = tf.constant(vocabulary[2:], dtype=tf.string)
+        values = tf.range(2, len(vocabulary), dtype=tf.int64)
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=1
+        )
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary) if self.vocabulary is not None else 0
+
+
+class WordVectorizer(_Vocabulary):
     """Lowercases, strips HTML line breaks, splits punctuation and maps words to ids.
 
     Args:
@@ -197,18 +216,7 @@ class WordVectorizer(tf.Module):
             raise ValueError(
                 f"A vocabulary must start with {PAD!r} and {OOV!r}; got {vocabulary[:2]!r}."
             )
-        if len(set(vocabulary)) != len(vocabulary):
-            raise ValueError("The vocabulary has duplicate entries.")
-        self.vocabulary = vocabulary
-        keys = tf.constant(vocabulary[2:], dtype=tf.string)
-        values = tf.range(2, len(vocabulary), dtype=tf.int64)
-        self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=1
-        )
-
-    @property
-    def vocabulary_size(self) -> int:
-        return len(self.vocabulary) if self.vocabulary is not None else 0
+        self._use_vocabulary(vocabulary)
 
     # ----------------------------------------------------------------- ids
     def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
@@ -242,7 +250,7 @@ _LM_PUNCT_RE2 = r"([^\p{L}\p{N}\p{M}\s'])"
 _NEWLINE_MARK = "\x01"  # stands for "\n" while splitting on whitespace
 
 
-class LMTokenizer(tf.Module):
+class LMTokenizer(_Vocabulary):
     """Reversible tokenization for language models, in TensorFlow string ops.
 
     ``level="char"``: one token per Unicode character (nothing is normalised,
@@ -340,19 +348,8 @@ class LMTokenizer(tf.Module):
                 f"A vocabulary must start with {PAD!r} and {OOV!r} and hold at least one "
                 f"token; got {vocabulary[:3]!r}."
             )
-        if len(set(vocabulary)) != len(vocabulary):
-            raise ValueError("The vocabulary has duplicate entries.")
-        self.vocabulary = vocabulary
-        keys = tf.constant(vocabulary[2:], dtype=tf.string)
-        values = tf.range(2, len(vocabulary), dtype=tf.int64)
-        self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=1
-        )
+        self._use_vocabulary(vocabulary)
         self._words = tf.constant(vocabulary, dtype=tf.string)
-
-    @property
-    def vocabulary_size(self) -> int:
-        return len(self.vocabulary) if self.vocabulary is not None else 0
 
     # ----------------------------------------------------------------- ids
     def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
