@@ -86,6 +86,17 @@ def _gather_beams(tree, index):
     return tf.nest.map_structure(lambda x: tf.gather(x, index), tree)
 
 
+def _running(t, max_length, finished):
+    """A search goes on while steps are left and some row is unfinished."""
+    return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+
+def _log_probs(step_fn, tokens, structure, flat):
+    """One decoding step on the flattened state: -> (log-probs (n, V), new state, aux)."""
+    logits, new_state, aux = step_fn(tokens, tf.nest.pack_sequence_as(structure, list(flat)))
+    return tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1), new_state, aux
+
+
 def length_normalize(scores, lengths, length_penalty):
     """GNMT length normalisation: ``score / ((5 + length) / 6) ** length_penalty``."""
     lp = tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, tf.cast(length_penalty, tf.float32))
@@ -116,12 +127,10 @@ def greedy_search(step_fn, state, batch_size, max_length, start_id, end_id):
     flat = tf.nest.flatten(state)
 
     def cond(t, tokens, finished, scores, lengths, ids_ta, aux_ta, *flat):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+        return _running(t, max_length, finished)
 
     def body(t, tokens, finished, scores, lengths, ids_ta, aux_ta, *flat):
-        state = tf.nest.pack_sequence_as(state_structure, list(flat))
-        logits, new_state, aux = step_fn(tokens, state)
-        log_p = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        log_p, new_state, aux = _log_probs(step_fn, tokens, state_structure, flat)
         token = tf.cast(tf.argmax(log_p, axis=-1), tf.int32)
         token = tf.where(finished, 0, token)
         gain = tf.gather(log_p, token, batch_dims=1)
@@ -209,12 +218,11 @@ def beam_search(
     flat = tf.nest.flatten(state)
 
     def cond(t, tokens, scores, finished, lengths, history, aux_history, *flat):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+        return _running(t, max_length, finished)
 
     def body(t, tokens, scores, finished, lengths, history, aux_history, *flat):
-        state = tf.nest.pack_sequence_as(state_structure, list(flat))
-        logits, new_state, aux = step_fn(tokens, state)
-        log_p = tf.reshape(tf.nn.log_softmax(tf.cast(logits, tf.float32), -1), [B, K, V])
+        log_p, new_state, aux = _log_probs(step_fn, tokens, state_structure, flat)
+        log_p = tf.reshape(log_p, [B, K, V])
         log_p = tf.where(finished[..., None], pad_row, log_p)
         candidates = tf.reshape(scores[..., None] + log_p, [B, K * V])
         top_scores, top_index = tf.math.top_k(candidates, k=K)  # (B, K)
