@@ -108,6 +108,31 @@ def is_tf_dataset(data) -> bool:
     return isinstance(data, tf.data.Dataset)
 
 
+def dataset_elements(dataset, text_column: str, missing: str):
+    """The elements of a ``tf.data.Dataset`` as numpy values, dict elements checked.
+
+    Args:
+        dataset: the ``tf.data.Dataset``.
+        text_column: the key a dict element must have.
+        missing: the DataError message for a dict element without it, formatted
+            with ``column`` (the key's repr) and ``keys`` (the element's, sorted).
+
+    Returns:
+        A generator of the elements (the error comes when the bad element does).
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> ds = tf.data.Dataset.from_tensor_slices({"text": ["a", "b"]})
+    >>> [e["text"] for e in dataset_elements(ds, "text", "no {column} in {keys}")]
+    [b'a', b'b']
+    """
+    for element in dataset.as_numpy_iterator():
+        if isinstance(element, dict) and text_column not in element:
+            raise DataError(missing.format(column=repr(text_column), keys=sorted(element)))
+        yield element
+
+
 def decode(value):
     """``bytes`` decoded as UTF-8; anything else unchanged."""
     return value.decode("utf-8") if isinstance(value, bytes) else value

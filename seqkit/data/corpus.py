@@ -8,7 +8,13 @@ import os
 
 import numpy as np
 
-from seqkit.data._common import file_digest, is_tf_dataset, positive_int, texts_digest
+from seqkit.data._common import (
+    dataset_elements,
+    file_digest,
+    is_tf_dataset,
+    positive_int,
+    texts_digest,
+)
 from seqkit.errors import DataError
 
 __all__ = ["DOCUMENT_SEPARATOR", "TextCorpus", "TextFileStream", "read_corpus"]
@@ -222,13 +228,11 @@ def read_corpus(data, text_column: str = "text", encoding: str = "utf-8") -> Tex
         text, where = _join_documents(list(data)), "the documents"
     elif is_tf_dataset(data):
         docs = []
-        for element in data.as_numpy_iterator():
+        missing = (
+            "The dataset's elements have no {column} key; they have {keys}. Pass text_column=..."
+        )
+        for element in dataset_elements(data, text_column, missing):
             if isinstance(element, dict):
-                if text_column not in element:
-                    raise DataError(
-                        f"The dataset's elements have no {text_column!r} key; they have "
-                        f"{sorted(element)}. Pass text_column=..."
-                    )
                 element = element[text_column]
             for item in np.ravel(element):
                 docs.append(item.decode("utf-8") if isinstance(item, bytes) else item)

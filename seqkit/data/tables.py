@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqkit.data._common import normalise_label, normalise_text, repair_surrogates, texts_digest
+from seqkit.data._common import (
+    dataset_elements,
+    normalise_label,
+    normalise_text,
+    repair_surrogates,
+    texts_digest,
+)
 from seqkit.errors import DataError
 
 __all__ = ["TextLabelData", "read_texts", "read_text_classification"]
@@ -124,13 +130,12 @@ def _read_dataset(dataset, text_column, label_column):
 
     texts, labels = [], []
     spec = dataset.element_spec
-    for element in dataset.as_numpy_iterator():
+    missing = (
+        "tf.data.Dataset: no key {column}; the keys are {keys}. "
+        "Pass text_column=... to name the right one."
+    )
+    for element in dataset_elements(dataset, text_column, missing):
         if isinstance(element, dict):
-            if text_column not in element:
-                raise DataError(
-                    f"tf.data.Dataset: no key {text_column!r}; the keys are "
-                    f"{sorted(element)}. Pass text_column=... to name the right one."
-                )
             texts.append(element[text_column])
             labels.append(element.get(label_column))
         elif isinstance(element, tuple) and len(element) == 2:
