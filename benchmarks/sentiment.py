@@ -34,37 +34,16 @@ FILES = {
     "imdb": ("sentiment/imdb_train.csv.gz", "sentiment/imdb_test.csv.gz", "test"),
     "sst2": ("sentiment/sst2_train.csv.gz", "sentiment/sst2_dev.csv.gz", "dev"),
 }
-# The recipe for each data set (SentimentPipeline arguments, then fit arguments).
+# The recipe for each data set (SentimentPipeline arguments, then fit arguments): the same
+# encoder, n-gram head and training; the data sets differ in vocabulary, length and buckets.
+_MODEL = dict(cell="gru", units=64, embedding_dim=64, dropout=0.4, ngram_order=3, ngram_nb=True)
+_FIT = dict(epochs=6, batch_size=64, learning_rate=2e-3, patience=2)
 RECIPES = {
     "imdb": (
-        dict(
-            cell="gru",
-            units=64,
-            embedding_dim=64,
-            max_tokens=20000,
-            max_length=400,
-            truncating="pre",
-            dropout=0.4,
-            ngram_buckets=1_000_000,
-            ngram_order=3,
-            ngram_nb=True,
-        ),
-        dict(epochs=6, batch_size=64, learning_rate=2e-3, patience=2),
+        dict(_MODEL, max_tokens=20000, max_length=400, truncating="pre", ngram_buckets=1_000_000),
+        _FIT,
     ),
-    "sst2": (
-        dict(
-            cell="gru",
-            units=64,
-            embedding_dim=64,
-            max_tokens=16000,
-            max_length=64,
-            dropout=0.4,
-            ngram_buckets=500_000,
-            ngram_order=3,
-            ngram_nb=True,
-        ),
-        dict(epochs=6, batch_size=64, learning_rate=2e-3, patience=2),
-    ),
+    "sst2": (dict(_MODEL, max_tokens=16000, max_length=64, ngram_buckets=500_000), _FIT),
 }
 
 

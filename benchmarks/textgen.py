@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import _machine  # benchmarks/_machine.py, beside this script
+import _report  # benchmarks/_report.py, beside this script
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -266,10 +267,7 @@ def cmd_speed(args):
         "ratio_stream_vs_rerun": rerun / streamed,
         "machine": _machine.describe(),
     }
-    print(json.dumps(result, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    _report.report(result, args.json)
 
 
 def main():
