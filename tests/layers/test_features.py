@@ -18,12 +18,18 @@ def n_states(cls):
     return 2 if cls is sk.LSTM else 1
 
 
+def built(*layers):
+    """The layers, each called once on X (in order), so their weights exist."""
+    for layer in layers:
+        layer(X)
+    return layers
+
+
 @pytest.mark.parametrize("cls", CLASSES)
 def test_trainable_initial_state_is_learned_and_overridable(cls):
-    layer = cls(5, return_sequences=True, trainable_initial_state=True)
-    plain = cls(5, return_sequences=True)
-    layer(X)
-    plain(X)
+    layer, plain = built(
+        cls(5, return_sequences=True, trainable_initial_state=True), cls(5, return_sequences=True)
+    )
     names = [w.name for w in layer.trainable_weights]
     assert names[:3] == ["kernel", "recurrent_kernel", "bias"]
     assert names[3:] == ["initial_h", "initial_c"][: n_states(cls)]
@@ -63,10 +69,7 @@ def test_stateful_streaming_equals_one_pass(cls):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_reset_state_to_given_states(cls):
-    layer = cls(6, stateful=True, return_state=True)
-    ref = cls(6, return_state=True)
-    layer(X)
-    ref(X)
+    layer, ref = built(cls(6, stateful=True, return_state=True), cls(6, return_state=True))
     ref.set_weights(layer.get_weights())
     rng = np.random.default_rng(2)
     states = [rng.normal(size=(3, 6)).astype("float32") for _ in range(n_states(cls))]
@@ -125,10 +128,9 @@ def test_cell_steps_equal_layer(cell_cls, layer_cls):
 
 
 def test_rnn_wrapper_equals_layer():
-    layer = sk.LSTM(5, return_sequences=True)
-    wrapped = sk.RNN(sk.LSTMCell(5), return_sequences=True)
-    layer(X)
-    wrapped(X)
+    layer, wrapped = built(
+        sk.LSTM(5, return_sequences=True), sk.RNN(sk.LSTMCell(5), return_sequences=True)
+    )
     wrapped.set_weights(layer.get_weights())
     assert_close(wrapped(X), layer(X))
 
