@@ -35,8 +35,11 @@ from seqkit.data import (
 from seqkit.errors import SeqkitError
 
 
-def message(error) -> str:
-    return str(error.value)
+def data_error(fn, *args, error=DataError, **kwargs) -> str:
+    """The message of the ``error`` (a DataError) that ``fn(*args, **kwargs)`` raises."""
+    with pytest.raises(error) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
 
 
 # --------------------------------------------------------------------------- error classes
@@ -141,24 +144,19 @@ def test_surrogates_are_repaired():
     ],
 )
 def test_table_errors_say_what_and_how_to_fix(data, expected):
-    with pytest.raises(DataError) as error:
-        read_text_classification(data)
-    assert message(error).startswith(expected)
+    assert data_error(read_text_classification, data).startswith(expected)
 
 
 def test_file_errors(tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text,label\ncaf\xe9,1\nthé,0\n".encode("latin-1"))
-    with pytest.raises(DataError) as error:
-        read_text_classification(str(latin))
-    assert message(error).startswith(f"{latin}: could not be read as a table (")
+    message = data_error(read_text_classification, str(latin))
+    assert message.startswith(f"{latin}: could not be read as a table (")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(DataError) as error:
-        read_text_classification(str(tmp_path / "empty.csv"))
-    assert message(error) == f"{tmp_path / 'empty.csv'}: the file is empty."
-    with pytest.raises(DataError) as error:
-        read_text_classification(str(tmp_path / "nope.csv"))
-    assert message(error) == f"{tmp_path / 'nope.csv'}: no such file or folder."
+    message = data_error(read_text_classification, str(tmp_path / "empty.csv"))
+    assert message == f"{tmp_path / 'empty.csv'}: the file is empty."
+    message = data_error(read_text_classification, str(tmp_path / "nope.csv"))
+    assert message == f"{tmp_path / 'nope.csv'}: no such file or folder."
     (tmp_path / "folder").mkdir()
     with pytest.raises(DataError, match=r"found no <label>/\*\.txt files"):
         read_text_classification(str(tmp_path / "folder"))
@@ -186,11 +184,8 @@ def test_text_stream_chunks_summary_and_labels(table_file):
 
 def test_text_stream_errors(tmp_path, table_file):
     (tmp_path / "t.txt").write_text("x")
-    with pytest.raises(DataError) as error:
-        TextStream(str(tmp_path / "t.txt"))
-    assert (
-        message(error)
-        == f"TextStream: {tmp_path / 't.txt'} is not a .csv or .tsv file (optionally .gz)."
+    assert data_error(TextStream, str(tmp_path / "t.txt")) == (
+        f"TextStream: {tmp_path / 't.txt'} is not a .csv or .tsv file (optionally .gz)."
     )
     with pytest.raises(DataError, match=r"^TextStream: received `path=3`; expected a file path\.$"):
         TextStream(3)
@@ -200,9 +195,7 @@ def test_text_stream_errors(tmp_path, table_file):
         TextStream(table_file, label_column=None)
     header_only = tmp_path / "header.csv"
     header_only.write_text("text,label\n")
-    with pytest.raises(DataError) as error:
-        len(TextStream(str(header_only)))
-    assert message(error) == f"{header_only}: no rows."
+    assert data_error(lambda: len(TextStream(str(header_only)))) == f"{header_only}: no rows."
 
 
 # --------------------------------------------------------------------------- pairs
@@ -251,17 +244,13 @@ def test_pairs_from_every_source(tmp_path):
     ],
 )
 def test_pair_errors(data, expected):
-    with pytest.raises(DataError) as error:
-        read_pairs(data)
-    assert message(error).startswith(expected)
+    assert data_error(read_pairs, data).startswith(expected)
 
 
 def test_pair_file_errors(tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("Go.\tVe.\nHi.\n")
-    with pytest.raises(DataError) as error:
-        read_pairs(str(short))
-    assert message(error) == (
+    assert data_error(read_pairs, str(short)) == (
         f"{short}, line 2: expected 2 tab-separated columns (Anki format: english<TAB>other), "
         "found 1: 'Hi.'."
     )
@@ -306,10 +295,9 @@ def test_corpus_from_every_source(tmp_path):
 def test_corpus_encoding(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError) as error:
-        read_corpus(str(path))
-    assert message(error).startswith(f"{path} is not utf-8 text (")
-    assert message(error).endswith("); pass encoding=... to fit().")
+    message = data_error(read_corpus, str(path))
+    assert message.startswith(f"{path} is not utf-8 text (")
+    assert message.endswith("); pass encoding=... to fit().")
     assert read_corpus(str(path), encoding="latin-1").text == "café\n"
 
 
@@ -336,9 +324,7 @@ def test_corpus_encoding(tmp_path):
     ],
 )
 def test_corpus_errors(data, expected):
-    with pytest.raises(DataError) as error:
-        read_corpus(data)
-    assert message(error) == expected
+    assert data_error(read_corpus, data) == expected
 
 
 def test_text_file_stream(tmp_path):
@@ -351,13 +337,11 @@ def test_text_file_stream(tmp_path):
     assert (len(train), len(val)) == (int(len(text) * 0.75), len(text) - int(len(text) * 0.75))
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError) as error:  # at construction, not mid-training
-        TextFileStream(latin)
-    assert message(error).endswith("); pass encoding=... to TextFileStream.")
+    message = data_error(TextFileStream, latin)  # at construction, not mid-training
+    assert message.endswith("); pass encoding=... to TextFileStream.")
     assert "".join(TextFileStream(latin, encoding="latin-1").chunks()) == "café\n"
-    with pytest.raises(DataError) as error:
-        TextFileStream(path, chunk_chars=0)
-    assert message(error) == "Received `chunk_chars=0`; expected an integer >= 1."
+    message = data_error(TextFileStream, path, chunk_chars=0)
+    assert message == "Received `chunk_chars=0`; expected an integer >= 1."
 
 
 # --------------------------------------------------------------------------- series
@@ -444,9 +428,7 @@ def test_series_unsorted_gaps_and_ffill():
     ],
 )
 def test_series_errors(data, kwargs, expected):
-    with pytest.raises(SeriesError) as error:
-        read_series(data, target="close", **kwargs)
-    assert message(error) == expected
+    assert data_error(read_series, data, error=SeriesError, target="close", **kwargs) == expected
 
 
 def test_series_file_errors(tmp_path):
