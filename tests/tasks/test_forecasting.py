@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -270,9 +271,8 @@ def test_predict_needs_lookback_rows(walk_model):
     ],
 )
 def test_bad_hyperparameters(kwargs, message):
-    with pytest.raises(PipelineError) as info:
+    with pytest.raises(PipelineError, match=re.escape(message)):
         ForecastPipeline(**kwargs)
-    assert message in str(info.value)
 
 
 def test_seqkit_forecast_train_and_evaluate_commands(tmp_path, capsys):
