@@ -41,20 +41,8 @@ class GRUCell(RecurrentCell):
         self.state_size = self.units
 
     def build(self, input_shape):
-        self._add_kernels(input_shape[-1])
-        if self.use_bias:
-            shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-            self.bias = self.add_weight(
-                shape=shape,
-                name="bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
-        self._add_initial_state_weights()
-        self.built = True
+        shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+        self._add_weights(input_shape[-1], shape)
 
     def input_bias(self):
         if not self.use_bias:

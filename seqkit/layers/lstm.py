@@ -43,33 +43,21 @@ class LSTMCell(RecurrentCell):
         self.state_size = [self.units, self.units]
 
     def build(self, input_shape):
-        self._add_kernels(input_shape[-1])
-        if self.use_bias:
-            if self.unit_forget_bias:
-                base = self.bias_initializer
-                u = self.units
+        bias_initializer = None  # the cell's
+        if self.unit_forget_bias:
+            base = self.bias_initializer
+            u = self.units
 
-                def bias_initializer(_, *args, **kwargs):
-                    return ops.concatenate(
-                        [
-                            base((u,), *args, **kwargs),
-                            keras.initializers.get("ones")((u,), *args, **kwargs),
-                            base((2 * u,), *args, **kwargs),
-                        ]
-                    )
-            else:
-                bias_initializer = self.bias_initializer
-            self.bias = self.add_weight(
-                shape=(4 * self.units,),
-                name="bias",
-                initializer=bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
-        self._add_initial_state_weights()
-        self.built = True
+            def bias_initializer(_, *args, **kwargs):
+                return ops.concatenate(
+                    [
+                        base((u,), *args, **kwargs),
+                        keras.initializers.get("ones")((u,), *args, **kwargs),
+                        base((2 * u,), *args, **kwargs),
+                    ]
+                )
+
+        self._add_weights(input_shape[-1], (4 * self.units,), bias_initializer)
 
     def step(self, xp_t, states, recurrent_mask=None):
         h_tm1, c_tm1 = states

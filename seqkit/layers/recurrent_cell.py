@@ -110,6 +110,22 @@ class RecurrentCell(keras.layers.Layer):
             constraint=self.recurrent_constraint,
         )
 
+    def _add_weights(self, input_dim, bias_shape, bias_initializer=None):
+        """Adds, in this order, the kernels, the bias (None without `use_bias`;
+        `bias_initializer` defaults to the cell's) and the initial-state weights."""
+        self._add_kernels(input_dim)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=bias_shape,
+                name="bias",
+                initializer=bias_initializer or self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        self._add_initial_state_weights()
+        self.built = True
+
     def _add_initial_state_weights(self):
         self.initial_state_weights = []
         if not self.trainable_initial_state:

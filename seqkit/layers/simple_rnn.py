@@ -42,19 +42,7 @@ class SimpleRNNCell(RecurrentCell):
         self.state_size = self.units
 
     def build(self, input_shape):
-        self._add_kernels(input_shape[-1])
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(self.units,),
-                name="bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
-        self._add_initial_state_weights()
-        self.built = True
+        self._add_weights(input_shape[-1], (self.units,))
 
     def step(self, xp_t, states, recurrent_mask=None):
         h_tm1 = states[0]
