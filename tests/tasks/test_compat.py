@@ -92,3 +92,38 @@ def test_a_loaded_0_1_0_folder_saved_again_loads_and_gives_the_same_outputs(name
 @pytest.mark.parametrize("name", sorted(SHIPPED_EXPECTED))
 def test_the_shipped_models_give_the_0_1_0_outputs(name):
     check(SHIPPED_EXPECTED[name], tasks.load(name), f"shipped {name}")
+
+
+def _old_copy(tmp_path) -> Path:
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(FIXTURES / "saved_v0_1_0" / "forecasting", folder)
+    return folder
+
+
+def test_an_old_folder_whose_weights_do_not_fit_names_the_version_that_saved_it(tmp_path):
+    import h5py
+
+    folder = _old_copy(tmp_path)
+    with h5py.File(folder / "model.weights.h5", "r+") as f:
+        f.move("layers/dense/vars/0", "layers/dense/vars/9")  # a weight with no new place
+    with pytest.raises(tasks.PipelineError, match=r"was saved by seqkit 0\.1\.0 and does not fit"):
+        tasks.load(str(folder))
+    with h5py.File(folder / "model.weights.h5", "r+") as f:
+        f.move("layers/dense/vars/9", "layers/dense/vars/0")
+        f["layers/extra/vars/0"] = [1.0]
+    with pytest.raises(tasks.PipelineError, match=r"has no place for: \['layers/extra/vars/0'\]"):
+        tasks.load(str(folder))
+
+
+def test_a_folder_from_a_newer_seqkit_says_to_upgrade(tmp_path):
+    folder = _old_copy(tmp_path)
+    meta = _json(folder / "pipeline.json")
+    (folder / "pipeline.json").write_text(
+        json.dumps({**meta, "format_version": 99, "seqkit_version": "9.0.0"})
+    )
+    with pytest.raises(
+        tasks.PipelineError, match=r"saved by a newer seqkit \(9\.0\.0, format 99\)"
+    ):
+        tasks.load(str(folder))
