@@ -86,16 +86,8 @@ def cmd_generate(args) -> int:
     prompt = args.prompt
     if prompt is None:
         prompt = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    pieces = lm.generate(
-        prompt,
-        max_length=args.max_length,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        stop=args.stop,
-        stream=True,
-    )
+    options = ("max_length", "temperature", "top_k", "top_p", "seed", "stop")
+    pieces = lm.generate(prompt, stream=True, **{k: getattr(args, k) for k in options})
     for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()

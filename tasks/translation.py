@@ -196,16 +196,19 @@ class TranslationPipeline(Pipeline):
     def _build_model(self):
         if not self.preprocessor.fitted:
             raise PipelineError("The preprocessor is not fitted; call fit() first.")
+        shape = (
+            "embedding_dim",
+            "cell",
+            "units",
+            "layers",
+            "bidirectional",
+            "attention",
+            "dropout",
+        )
         model = Seq2Seq(
             self.source_vectorizer.vocabulary_size,
             len(self.target_vocabulary),
-            embedding_dim=self.embedding_dim,
-            cell=self.cell,
-            units=self.units,
-            layers=self.layers,
-            bidirectional=self.bidirectional,
-            attention=self.attention,
-            dropout=self.dropout,
+            **{k: getattr(self, k) for k in shape},
         )
         model((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
         return model
