@@ -42,8 +42,6 @@ class TextCorpus:
         self.text = text
         self.texts = [text]
         self.labels = None
-        self._ids = None  # token ids cached by the pipeline, with the vocabulary they used
-        self._ids_vocab = None
 
     def __len__(self) -> int:
         return len(self.text)

@@ -180,7 +180,6 @@ class SeriesData:
             cut,
             stride,
         )
-        self._arrays = None
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.series.values())
