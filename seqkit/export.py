@@ -6,7 +6,9 @@
 - :func:`exporting`: a context in which traced inference graphs are portable
   (plain TensorFlow loops: no XLA cluster, no native kernel, no custom
   gradient), for graphs that will be saved and served elsewhere;
-  :func:`is_exporting` tells the layers whether they are inside one.
+  :func:`export_target` tells the layers whether they are inside one, or
+  inside one of the exporters of Keras, TensorFlow, tf2onnx and LiteRT, and
+  for which format (:func:`is_exporting`: whether any).
 
 This module imports nothing else from seqkit, so every part of the library
 (layers included) may import it.
@@ -17,40 +19,89 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 
 import numpy as np
 
-__all__ = ["atomic_folder", "atomic_file", "halve_weights", "exporting", "is_exporting"]
+__all__ = [
+    "atomic_folder",
+    "atomic_file",
+    "halve_weights",
+    "exporting",
+    "is_exporting",
+    "export_target",
+    "FORMATS",
+]
 
-# A stack rather than a flag: `exporting()` blocks may nest.
-_EXPORTING = [False]
+# The export formats, in the order they are checked for on the call stack.
+FORMATS = ("litert", "onnx", "saved_model")
+
+# A stack rather than a flag: `exporting()` blocks may nest. Each entry is the
+# format being written (None outside any block).
+_EXPORTING: list = [None]
+
+# Where each format's exporter lives: a graph traced while one of these files
+# is on the call stack is being traced for that format. LiteRT and ONNX first:
+# their Keras exporters go through Keras's SavedModel code too.
+_EXPORTER_FILES = {
+    "litert": ("/keras/src/export/litert", "/tensorflow/lite/python/", "/ai_edge_litert/"),
+    "onnx": ("/keras/src/export/onnx", "/tf2onnx/"),
+    "saved_model": ("/keras/src/export/", "/tensorflow/python/saved_model/"),
+}
 
 
 @contextlib.contextmanager
-def exporting():
-    """Within this block, traced inference loops are plain TF while loops.
+def exporting(format: str = "saved_model"):
+    """Within this block, traced inference loops are portable TF loops.
 
     An XLA cluster is compiled once per input shape, and a served model sees a
     new (batch, time) shape with almost every request (measured: 4 texts/s at
     batch 1 with XLA); native kernels would tie the graph to this library.
+    For ``format="litert"`` the loops also keep to plain tensors (no
+    TensorArray), which TFLite's converter lowers to built-in operators.
 
     Example:
 
     >>> with seqkit.export.exporting():
     ...     tf.saved_model.save(module, "serving/model")
     """
-    _EXPORTING.append(True)
+    if format not in FORMATS:
+        raise ValueError(f"Received `format={format!r}`; expected one of {list(FORMATS)}.")
+    _EXPORTING.append(format)
     try:
         yield
     finally:
         _EXPORTING.pop()
 
 
+def export_target(stack: bool = True) -> str | None:
+    """The format being exported to ("saved_model", "onnx", "litert"), or None.
+
+    Inside an :func:`exporting` block, its format. Otherwise (with
+    ``stack=True``) the call stack tells: a graph traced under Keras's
+    ``model.export`` (any format), ``tf.saved_model.save``, tf2onnx or
+    TFLite's converter is an export trace. Traces consult the stack (rarely:
+    once per traced shape), so walking it costs nothing that matters; eager
+    calls pass ``stack=False``.
+    """
+    if _EXPORTING[-1] is not None or not stack:
+        return _EXPORTING[-1]
+    files = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        files.append(frame.f_code.co_filename.replace(os.sep, "/"))
+        frame = frame.f_back
+    for fmt in FORMATS:
+        if any(marker in f for f in files for marker in _EXPORTER_FILES[fmt]):
+            return fmt
+    return None
+
+
 def is_exporting() -> bool:
-    """True inside an :func:`exporting` block."""
-    return _EXPORTING[-1]
+    """True inside an :func:`exporting` block or an exporter's trace."""
+    return export_target() is not None
 
 
 @contextlib.contextmanager

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from seqkit.export import is_exporting
+from seqkit.export import export_target
 from seqkit.layers import _native
 from seqkit.layers._tf_cells import CELLS, unpack
-from seqkit.layers._tf_loops import compiled, shift
+from seqkit.layers._tf_loops import compiled, forward_portable, shift
 
 __all__ = ["run", "USE_XLA", "USE_NATIVE"]
 
@@ -44,10 +44,12 @@ USE_XLA = True
 # Native C++ kernels (`_native`) for the cases they cover, on CPU: measured
 # faster again than the XLA loops (benchmarks/RESULTS.md).
 USE_NATIVE = True
-# While tracing a graph for export (`seqkit.export.exporting()`), inference
-# loops skip XLA: an XLA cluster is compiled once per input shape, and a served
-# model sees a new (batch, time) shape with almost every request (measured:
-# 4 texts/s at batch 1 with XLA).
+# While tracing a graph for export (`seqkit.export.export_target()`: an
+# `exporting()` block, or Keras's / TF's / tf2onnx's / LiteRT's exporters),
+# inference runs `_tf_loops.forward_portable` inline and skips XLA: an XLA
+# cluster is compiled once per input shape, and a served model sees a new
+# (batch, time) shape with almost every request (measured: 4 texts/s at
+# batch 1 with XLA).
 
 
 def _could_record():
@@ -83,11 +85,13 @@ def _graph_may_be_saved(tf_ops):
     return True
 
 
-def _native_ops(kind, dtype):
+def _native_ops(kind, dtype, target=None):
     """The native op library when it covers this call, else None."""
     if not USE_NATIVE or kind not in _NATIVE_KINDS or dtype != tf.float32:
         return None
-    if is_exporting() or not _native.enabled():
+    if target is None:
+        target = export_target(stack=False)
+    if target is not None or not _native.enabled():
         return None  # exported graphs keep plain TensorFlow ops
     if not _HAS_GPU:
         _HAS_GPU.append(bool(tf.config.list_logical_devices("GPU")))
@@ -199,7 +203,7 @@ def _run_native(lib, kind, xp, states, weights, trainable_br, mask, zero_out, fo
     return out[0], list(out[1:])
 
 
-def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
+def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None, need_sequence=True):
     """Run the recurrence of `cell_layer` over projected inputs.
 
     Args:
@@ -209,6 +213,8 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
         states: list of (batch, units) initial states.
         mask: (time, batch, 1) bool or None.
         zero_output_for_mask: output zeros at masked steps.
+        need_sequence: False when the caller reads only the last output; an
+            export trace then returns outputs of one step (1, batch, units).
 
     Returns:
         (outputs (time, batch, units), final states list).
@@ -232,7 +238,22 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
         weights.append(br)
     trainable_br = kind == "gru" and cell_layer.recurrent_bias() is not None
 
-    lib = _native_ops(kind, dtype)
+    # Traced for an export and not for training: the portable inline loop.
+    eager = tf.executing_eagerly()
+    target = export_target(stack=not eager)
+    if target is not None and not eager and not _could_record():
+        w = unpack(kind, weights, units, dtype)
+        return forward_portable(
+            CELLS[kind],
+            xp,
+            states,
+            mask,
+            zero_output_for_mask,
+            w,
+            need_sequence,
+            target == "litert",
+        )
+    lib = _native_ops(kind, dtype, target)
     if lib is not None:
         for_grad = _could_record() or kind != "lstm"
         return _run_native(
@@ -244,7 +265,7 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None):
     # gradient be asked for anyway (e.g. tf.gradients on the graph later), it
     # reruns the forward loop with them.
     for_grad = _could_record() or not CELLS[kind].lean_inference
-    if is_exporting():
+    if target is not None:
         use_xla = False
 
     @tf.custom_gradient

@@ -85,6 +85,42 @@ def forward(cell, xp, states, mask, zero_out, w, for_grad=True):
     )
 
 
+def forward_portable(cell, xp, states, mask, zero_out, w, need_sequence, plain):
+    """The inference loop of exported graphs: (Y, final states), inline.
+
+    No custom gradient, no nested function and no XLA, so that every exporter
+    sees plain ops (tf2onnx cannot convert a PartitionedCall). With
+    `need_sequence=False`, Y is the last output alone, (1, batch, units): only
+    tensors are carried. With `plain=True` (LiteRT) the loop also keeps off
+    TensorArrays, which TFLite's converter can only turn into Flex ops: x[t] is
+    a gather and the output sequence a scatter update, both built-in
+    operators (slower in TensorFlow itself: measured 0.53 s vs 0.06 s for
+    T=400, batch 64, LSTM-128, so the other formats keep the TensorArrays).
+    """
+    if need_sequence and not plain:
+        return forward(cell, xp, states, mask, zero_out, w, for_grad=False)[:2]
+    T = tf.shape(xp)[0]
+    y0 = tf.zeros_like(states[0])
+    Y0 = tf.zeros(tf.concat([[T], tf.shape(y0)], 0), xp.dtype) if need_sequence else y0[None]
+
+    def body(t, states, y, Y):
+        hn, new, _ = cell.fwd(tf.gather(xp, t), states, w)
+        if mask is not None:
+            m = tf.gather(mask, t)  # (batch, 1) bool
+            new = tuple(tf.where(m, n, s) for n, s in zip(new, states))
+            y = tf.where(m, hn, tf.zeros_like(hn) if zero_out else y)
+        else:
+            y = hn
+        if need_sequence:
+            Y = tf.tensor_scatter_nd_update(Y, tf.reshape(t, [1, 1]), y[None])
+        return t + 1, tuple(new), y, Y
+
+    _, final, y, Y = tf.while_loop(
+        lambda t, *_: t < T, body, (tf.constant(0), tuple(states), y0, Y0)
+    )
+    return (Y if need_sequence else y[None]), list(final)
+
+
 def backward(cell, dY, dfinal, seqs, mask, zero_out, w):
     """Reverse loop: returns (dXP (T, batch, G), d initial states, stacked parts)."""
     T = tf.shape(dY)[0]

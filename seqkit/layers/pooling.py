@@ -41,7 +41,9 @@ class MaskedGlobalPooling(keras.layers.Layer):
     def call(self, inputs, mask=None):
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
-        m = ops.cast(mask, inputs.dtype)[..., None]  # (batch, time, 1)
+        # (batch, time, 1); expand_dims, not [..., None]: TFLite has no built-in
+        # strided slice with an ellipsis (it would need the Flex runtime)
+        m = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
         count = ops.sum(m, axis=1)  # (batch, 1)
         parts = []
         if self.mode in ("max", "max_mean"):

@@ -29,13 +29,13 @@ from seqkit.layers.recurrent_cell import RecurrentCell, serialize
 __all__ = ["RNN", "RecurrentCell"]
 
 
-def _fast_sequence(cell, xp, states, mask, zero_output_for_mask):
+def _fast_sequence(cell, xp, states, mask, zero_output_for_mask, need_sequence):
     """The backend fast path; raises NotImplementedError to fall back."""
     run = _fast_path.get(keras.backend.backend())
     kind = cell._fast_kind()
     if run is None or kind is None:
         raise NotImplementedError
-    return run(kind, cell, xp, states, mask, zero_output_for_mask)
+    return run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=need_sequence)
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -325,7 +325,9 @@ class RNN(keras.layers.Layer):
         result = None
         if rec_mask is None and not self.unroll:
             try:
-                result = _fast_sequence(cell, xp, states, mask_tm, self.zero_output_for_mask)
+                result = _fast_sequence(
+                    cell, xp, states, mask_tm, self.zero_output_for_mask, self.return_sequences
+                )
             except NotImplementedError:
                 result = None
         if result is None:
