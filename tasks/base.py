@@ -421,10 +421,10 @@ class Task:
         """Writes a TensorFlow SavedModel that serves raw inputs, atomically.
 
         The graph holds the preprocessing (tokenization, scaling) and the
-        postprocessing, so it loads with ``tf.saved_model.load`` in a process
-        that never imports seqkit. The signatures are the task's (see its
-        ``_serving``); ``kwargs`` are the task's export options (e.g.
-        ``beam_width`` for translation).
+        postprocessing; it serves without seqkit through ``tf.saved_model.load``
+        and the TF1 session loader (TF Serving, ``saved_model_cli``). The
+        signatures are the task's ``_serving`` tf.functions, traced here;
+        ``kwargs`` are its export options (e.g. ``beam_width`` for translation).
 
         Args:
             path: the folder to write.
@@ -439,8 +439,11 @@ class Task:
             raise PipelineError(f"Received `path={path!r}`; expected a folder path.")
         import tensorflow as tf
 
+        from tasks.serving import track_served_variables
+
         module, signatures = self._serving(**kwargs)
         with atomic_folder(os.fspath(path)) as tmp, exporting():
+            track_served_variables(module, signatures)  # else TF Serving finds no weights
             tf.saved_model.save(module, tmp, signatures=signatures)
         return os.fspath(path)
 

@@ -474,7 +474,4 @@ class TextGenPipeline(Pipeline):
                 "pipeline; it takes none (the signatures take the sampling settings)."
             )
         module = Generator(self.tokenizer, self._bare_model(), self.preprocessor.primer_id)
-        return module, {
-            "generate": module.generate.get_concrete_function(),
-            "generate_sampled": module.generate_sampled.get_concrete_function(),
-        }
+        return module, {"generate": module.generate, "generate_sampled": module.generate_sampled}
