@@ -32,7 +32,7 @@ import numpy as np
 
 import seqkit
 from seqkit import training
-from seqkit.export import atomic_file, atomic_folder, exporting, halve_weights
+from seqkit.export import atomic_file, atomic_folder, halve_weights
 from tasks.arguments import (
     PipelineError,
     bool_arg,
@@ -417,7 +417,9 @@ class Task:
         return pipeline
 
     # ----------------------------------------------------------------- export
-    def export(self, path: str, format: str = "saved_model", **kwargs) -> str:
+    def export(
+        self, path: str, format: str = "saved_model", overwrite: bool = False, **kwargs
+    ) -> str:
         """Writes a TensorFlow SavedModel that serves raw inputs, atomically.
 
         The graph holds the preprocessing (tokenization, scaling) and the
@@ -426,26 +428,26 @@ class Task:
         signatures are the task's ``_serving`` tf.functions, traced here;
         ``kwargs`` are its export options (e.g. ``beam_width`` for translation).
 
+        ``format="onnx"`` or ``"litert"`` write graphs over token ids (or numbers)
+        with the vocabulary files and a README instead (:mod:`tasks.portable`;
+        LiteRT takes ``quantize="float16"`` or ``"dynamic_int8"``).
+
         Args:
-            path: the folder to write.
-            format: "saved_model".
+            path: the folder to write; an existing one only with ``overwrite=True``
+                (replaced once the new copy is complete).
+            format: "saved_model" (the default), "onnx" or "litert".
 
         Returns:
             ``path``.
         """
         self._require_fitted("export")
-        choice("format", format, ["saved_model"])
-        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
-            raise PipelineError(f"Received `path={path!r}`; expected a folder path.")
-        import tensorflow as tf
+        from tasks.portable import check_export, export_portable
+        from tasks.serving import write_saved_model
 
-        from tasks.serving import track_served_variables
-
-        module, signatures = self._serving(**kwargs)
-        with atomic_folder(os.fspath(path)) as tmp, exporting():
-            track_served_variables(module, signatures)  # else TF Serving finds no weights
-            tf.saved_model.save(module, tmp, signatures=signatures)
-        return os.fspath(path)
+        check_export(path, format, overwrite)
+        if format != "saved_model":
+            return export_portable(self, path, format, **kwargs)
+        return write_saved_model(*self._serving(**kwargs), path)
 
     # ----------------------------------------------------------------- hooks
     def _read(self, data, need_labels, **kwargs):

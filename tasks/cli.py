@@ -176,8 +176,13 @@ def cmd_export(args) -> int:
     import tasks
 
     pipeline = tasks.load(args.model)
-    pipeline.export(args.out)
-    print(f"Exported a SavedModel to {args.out}")
+    options = {"quantize": args.quantize} if args.quantize else {}
+    pipeline.export(args.out, format=args.format, overwrite=args.overwrite, **options)
+    what = {"saved_model": "a SavedModel", "onnx": "ONNX", "litert": "LiteRT"}[args.format]
+    print(
+        f"Exported {what} to {args.out}"
+        + ("" if args.format == "saved_model" else " (inputs, outputs and files: README.md there)")
+    )
     return 0
 
 
@@ -395,9 +400,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-column", default="ticker")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="write a SavedModel that serves raw inputs")
+    p = sub.add_parser(
+        "export", help="write a SavedModel that serves raw inputs, or ONNX / LiteRT files"
+    )
     p.add_argument("model", help="saved folder or shipped name")
-    p.add_argument("out", help="folder for the SavedModel")
+    p.add_argument("out", help="folder to write (must not exist, unless --overwrite)")
+    p.add_argument(
+        "--format",
+        choices=["saved_model", "onnx", "litert"],
+        default="saved_model",
+        help="saved_model (default: raw strings in), onnx or litert (token ids in)",
+    )
+    p.add_argument(
+        "--quantize", choices=["float16", "dynamic_int8"], help="LiteRT weights (litert only)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("upgrade", help="re-save a pipeline folder written by an older seqkit")

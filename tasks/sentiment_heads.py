@@ -122,7 +122,8 @@ class NgramBag(keras.layers.Layer):
         rows = ops.take(self.table, grams, axis=0) * self.scale  # (batch, grams, classes)
         if self.prior is not None:
             rows = rows * ops.take(self.prior, grams, axis=0)
-        total = ops.sum(rows * weight[..., None], axis=1)  # (batch, classes)
+        # expand_dims, not [..., None]: TFLite has no built-in strided slice with a new axis
+        total = ops.sum(rows * ops.expand_dims(weight, -1), axis=1)  # (batch, classes)
         return total / ops.sqrt(ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0))
 
     def compute_output_shape(self, input_shape):

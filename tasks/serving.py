@@ -19,7 +19,22 @@ before saving.
 
 from __future__ import annotations
 
-__all__ = ["track_served_variables"]
+import os
+
+from seqkit.export import atomic_folder, exporting
+
+__all__ = ["track_served_variables", "write_saved_model"]
+
+
+def write_saved_model(module, signatures: dict, path: str) -> str:
+    """Saves a task's serving module (``Task._serving``) at ``path``, atomically,
+    its graphs traced inside :func:`seqkit.export.exporting`; returns ``path``."""
+    import tensorflow as tf
+
+    with atomic_folder(os.fspath(path)) as tmp, exporting():
+        track_served_variables(module, signatures)  # else TF Serving finds no weights
+        tf.saved_model.save(module, tmp, signatures=signatures)
+    return os.fspath(path)
 
 
 def track_served_variables(module, signatures: dict) -> None:

@@ -20,13 +20,9 @@ import json
 import tensorflow as tf
 
 from tasks.arguments import PipelineError
-from tasks.portable import Part, Portable, Tensor
+from tasks.portable import Part, Portable, Tensor, vocabulary_text
 
-__all__ = ["parts", "state_names", "vocabulary_text"]
-
-# Characters that end a line for some reader (Python's str.splitlines among them):
-# written as \uXXXX escapes so that line i of vocabulary.txt is always token i.
-_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+__all__ = ["parts", "state_names"]
 
 _USAGE = """\
 Generation is a loop the app runs, one `step` call per token; the N rows of
@@ -62,26 +58,6 @@ Greedy decoding (temperature 0) this way gives the text of the pipeline's
 
 _NO_SPACE_BEFORE = ".,;:!?)]}»"
 _NO_SPACE_AFTER = "([{«"
-
-
-def vocabulary_text(tokens) -> str:
-    """One token per line, line i = id i, each as the body of a JSON string.
-
-    Quotes, backslashes, control characters and every other character that a
-    reader could take for a line break are escaped, so any token fits on its line.
-
-    Example:
-
-    >>> vocabulary_text(["[PAD]", "[UNK]", "\\n", "a"])
-    '[PAD]\\n[UNK]\\n\\\\n\\na\\n'
-    """
-    lines = []
-    for token in tokens:
-        body = json.dumps(token, ensure_ascii=False)[1:-1]
-        for ch in _LINE_BREAKS:
-            body = body.replace(ch, f"\\u{ord(ch):04x}")
-        lines.append(body + "\n")
-    return "".join(lines)
 
 
 def state_names(stack, prefix: str = "") -> list[str]:

@@ -25,8 +25,7 @@ import json
 import tensorflow as tf
 
 from tasks.arguments import PipelineError
-from tasks.portable import Part, Portable, Tensor
-from tasks.textgen_portable import vocabulary_text
+from tasks.portable import Part, Portable, Tensor, vocabulary_text
 from tasks.translation_model import END_ID, START_ID
 
 __all__ = ["parts", "NEVER_GENERATE"]

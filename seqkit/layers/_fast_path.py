@@ -10,7 +10,9 @@ A runner has the signature of `seqkit.layers._tf_fast.run`:
 -> (outputs, states)` (outputs of one step may come back when need_sequence is
 False),
 and raises `NotImplementedError` for a call it does not take (the generic
-`keras.ops` loop runs instead).
+`keras.ops` loop runs instead). `kind` is None for a configuration without a
+fused loop (e.g. activation="relu"): a runner may still take it, e.g. to give
+an export trace a portable loop over the cell's own `step`.
 """
 
 from __future__ import annotations

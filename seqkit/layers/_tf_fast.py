@@ -203,11 +203,27 @@ def _run_native(lib, kind, xp, states, weights, trainable_br, mask, zero_out, fo
     return out[0], list(out[1:])
 
 
+class _Step:
+    """A seqkit cell's own `step` (any activation) in the `_tf_cells` interface,
+    for `forward_portable`: the traced inference loop of configurations without
+    a fused loop. Keras's scan there fails in onnxruntime ("Invalid tensor data
+    type 0"), needs Flex ops in LiteRT, and failed in `predict` retracing a
+    masked GRU(recurrent_activation="hard_sigmoid") for a new batch shape."""
+
+    def __init__(self, cell):
+        self.cell = cell
+
+    def fwd(self, xp_t, states, w):
+        y, new = self.cell.step(xp_t, list(states), None)
+        return y, tuple(new), ()
+
+
 def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None, need_sequence=True):
     """Run the recurrence of `cell_layer` over projected inputs.
 
     Args:
-        kind: "simple", "lstm", "gru" or "gru_v1".
+        kind: "simple", "lstm", "gru" or "gru_v1"; None (no fused loop) is
+            taken by export traces only.
         cell_layer: the seqkit cell (weights are read from it).
         xp: (time, batch, G) projected inputs, input bias included.
         states: list of (batch, units) initial states.
@@ -221,6 +237,19 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None, 
     """
     if not tf.is_tensor(xp):
         raise NotImplementedError  # e.g. symbolic KerasTensors: generic path traces
+    if kind is None:  # no fused loop: traced inference runs the cell's own step
+        if tf.executing_eagerly() or _could_record():
+            raise NotImplementedError  # eager, or training: Keras's scan (the generic loop)
+        return forward_portable(
+            _Step(cell_layer),
+            xp,
+            list(states),
+            mask,
+            zero_output_for_mask,
+            None,
+            need_sequence,
+            export_target() == "litert",
+        )
     if use_xla is None:
         use_xla = USE_XLA
     dtype = xp.dtype

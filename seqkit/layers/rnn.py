@@ -32,9 +32,9 @@ __all__ = ["RNN", "RecurrentCell"]
 def _fast_sequence(cell, xp, states, mask, zero_output_for_mask, need_sequence):
     """The backend fast path; raises NotImplementedError to fall back."""
     run = _fast_path.get(keras.backend.backend())
-    kind = cell._fast_kind()
-    if run is None or kind is None:
+    if run is None:
         raise NotImplementedError
+    kind = cell._fast_kind()  # None: no fused loop (the runner may still take an export trace)
     return run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=need_sequence)
 
 

@@ -103,6 +103,10 @@ CONFIGS = {
     "recurrent_stack_bidirectional_mask": lambda: _masked(
         L.RecurrentStack("gru", units=4, layers=2, bidirectional=True, return_sequences=False)
     ),
+    "lstm_relu": lambda: _seq(L.LSTM(5, activation="relu")),  # no fused loop: the cell's step
+    "gru_hard_sigmoid_mask": lambda: _masked(
+        L.GRU(5, recurrent_activation="hard_sigmoid", return_sequences=True)
+    ),
     "attention": _attention,
     "masked_pooling": _pooled,
 }

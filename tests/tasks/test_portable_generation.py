@@ -18,9 +18,8 @@ import pytest
 import tensorflow as tf
 
 from tasks.base import PipelineError
-from tasks.portable import export_portable, tflite_operators
+from tasks.portable import export_portable, tflite_operators, vocabulary_text
 from tasks.textgen import TextGenPipeline
-from tasks.textgen_portable import vocabulary_text
 from tasks.translation import END_ID, TranslationPipeline
 from tests.tasks.test_textgen import make_text
 from tests.tasks.test_translation import make_pairs
