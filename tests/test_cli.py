@@ -116,4 +116,3 @@ def test_upgrade_in_place_keeps_the_folder_s_other_files(tmp_path):
     assert (folder / "MODEL_CARD.md").read_text() == "# my model\n"
     assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 2
     assert sorted(os.listdir(tmp_path)) == ["fc"]
-
