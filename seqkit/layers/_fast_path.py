@@ -6,9 +6,9 @@ call time. So the recurrent base never imports the fast path (which needs the
 cells' constants) and the layer modules import one way.
 
 A runner has the signature of `seqkit.layers._tf_fast.run`:
-`run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True)
--> (outputs, states)` (outputs of one step may come back when need_sequence is
-False),
+`run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True,
+inputs=None) -> (outputs, states)` (outputs of one step may come back when
+need_sequence is False; `inputs()` gives the unprojected sequence),
 and raises `NotImplementedError` for a call it does not take (the generic
 `keras.ops` loop runs instead). `kind` is None for a configuration without a
 fused loop (e.g. activation="relu"): a runner may still take it, e.g. to give

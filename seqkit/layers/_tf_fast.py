@@ -35,7 +35,7 @@ import tensorflow as tf
 from seqkit.export import export_target
 from seqkit.layers import _native
 from seqkit.layers._tf_cells import CELLS, unpack
-from seqkit.layers._tf_loops import compiled, forward_portable, shift
+from seqkit.layers._tf_loops import compiled, forward_lstm_onnx, forward_portable, shift
 
 __all__ = ["run", "USE_XLA", "USE_NATIVE"]
 
@@ -218,12 +218,22 @@ class _Step:
         return y, tuple(new), ()
 
 
-def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None, need_sequence=True):
+def run(
+    kind,
+    cell_layer,
+    xp,
+    states,
+    mask,
+    zero_output_for_mask,
+    use_xla=None,
+    need_sequence=True,
+    inputs=None,
+):
     """Run the recurrence of `cell_layer` over projected inputs.
 
     Args:
         kind: "simple", "lstm", "gru" or "gru_v1"; None (no fused loop) is
-            taken by export traces only.
+            taken by traced inference only (over the cell's own step).
         cell_layer: the seqkit cell (weights are read from it).
         xp: (time, batch, G) projected inputs, input bias included.
         states: list of (batch, units) initial states.
@@ -231,6 +241,8 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None, 
         zero_output_for_mask: output zeros at masked steps.
         need_sequence: False when the caller reads only the last output; an
             export trace then returns outputs of one step (1, batch, units).
+        inputs: a callable giving the unprojected (time, batch, features)
+            sequence, in processing order (ONNX export traces of LSTM use it).
 
     Returns:
         (outputs (time, batch, units), final states list).
@@ -271,6 +283,15 @@ def run(kind, cell_layer, xp, states, mask, zero_output_for_mask, use_xla=None, 
     eager = tf.executing_eagerly()
     target = export_target(stack=not eager)
     if target is not None and not eager and not _could_record():
+        if target == "onnx" and kind == "lstm" and mask is None and inputs is not None:
+            bias = cell_layer.bias if cell_layer.use_bias else None
+            return forward_lstm_onnx(
+                inputs(),
+                states,
+                tf.cast(tf.convert_to_tensor(cell_layer.kernel), dtype),
+                R,
+                None if bias is None else tf.cast(tf.convert_to_tensor(bias), dtype),
+            )
         w = unpack(kind, weights, units, dtype)
         return forward_portable(
             CELLS[kind],

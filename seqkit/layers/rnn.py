@@ -29,13 +29,22 @@ from seqkit.layers.recurrent_cell import RecurrentCell, serialize
 __all__ = ["RNN", "RecurrentCell"]
 
 
-def _fast_sequence(cell, xp, states, mask, zero_output_for_mask, need_sequence):
+def _fast_sequence(cell, xp, states, mask, zero_output_for_mask, need_sequence, inputs):
     """The backend fast path; raises NotImplementedError to fall back."""
     run = _fast_path.get(keras.backend.backend())
     if run is None:
         raise NotImplementedError
-    kind = cell._fast_kind()  # None: no fused loop (the runner may still take an export trace)
-    return run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=need_sequence)
+    kind = cell._fast_kind()  # None: no fused loop (the runner may still take traced inference)
+    return run(
+        kind,
+        cell,
+        xp,
+        states,
+        mask,
+        zero_output_for_mask,
+        need_sequence=need_sequence,
+        inputs=inputs,
+    )
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -325,8 +334,15 @@ class RNN(keras.layers.Layer):
         result = None
         if rec_mask is None and not self.unroll:
             try:
+                back = self.go_backwards
                 result = _fast_sequence(
-                    cell, xp, states, mask_tm, self.zero_output_for_mask, self.return_sequences
+                    cell,
+                    xp,
+                    states,
+                    mask_tm,
+                    self.zero_output_for_mask,
+                    self.return_sequences,
+                    lambda: ops.flip(x_tm, axis=0) if back else x_tm,
                 )
             except NotImplementedError:
                 result = None
