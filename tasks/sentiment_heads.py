@@ -30,6 +30,14 @@ __all__ = [
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
+def _floor_mod(x, m: int):
+    """x mod m in [0, m) for int32 x of either sign. TensorFlow's % already is;
+    ONNX's integer Mod, as tf2onnx writes it, takes the sign of x (measured:
+    the shipped model's n-gram rows came out negative in onnxruntime)."""
+    r = x % m
+    return ops.where(r < 0, r + m, r)
+
+
 class NgramBag(keras.layers.Layer):
     """A linear term over the words and hashed word n-grams of a text.
 
@@ -101,13 +109,13 @@ class NgramBag(keras.layers.Layer):
         ids = ops.cast(ids, "int32")  # (batch, time)
         present = ops.cast(ids > 0, "float32")
         # int32 products wrap around; floor-mod keeps the hash in [0, buckets).
-        pair = (ids[:, :-1] * 7919 + ids[:, 1:] * 104729) % self.buckets  # (batch, time - 1)
+        pair = _floor_mod(ids[:, :-1] * 7919 + ids[:, 1:] * 104729, self.buckets)  # (batch, time-1)
         both = present[:, :-1] * present[:, 1:]
         grams = [ids, pair + self.vocabulary_size]
         weights = [present, both]
         if self.order == 3:
             # A trigram extends its first two words' bigram hash with the third word.
-            triple = (pair[:, :-1] * 1000003 + ids[:, 2:] * 8191 + 12289) % self.buckets
+            triple = _floor_mod(pair[:, :-1] * 1000003 + ids[:, 2:] * 8191 + 12289, self.buckets)
             grams.append(triple + self.vocabulary_size)
             weights.append(both[:, :-1] * present[:, 2:])
         grams = ops.concatenate(grams, axis=1)  # (batch, grams)
