@@ -9,6 +9,9 @@ Defaults (the pipelines pass them through; all overridable in their ``fit``):
   weights as an uninterrupted run (``checkpoint_dir="auto"`` keeps them under
   ``~/.cache/seqkit/checkpoints`` (``$SEQKIT_CACHE_DIR``) and deletes them at
   the end; a folder keeps them there; ``None`` writes none);
+- Ctrl-C (KeyboardInterrupt) prints one line to stderr (the epoch, where the
+  last checkpoint is, how to resume) and raises KeyboardInterrupt with that
+  line, without TensorFlow's frames;
 - ``stage_seed``: the data order and dropout of epoch *k* depend only on the
   seed and *k*, so CPU runs repeat exactly, resumed or not;
 - ``strategy``: any ``tf.distribute.Strategy`` (the model is built in its scope).
@@ -22,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 import warnings
@@ -41,6 +45,7 @@ __all__ = [
     "weights_digest",
     "train_epochs",
     "Checkpoints",
+    "interrupted_message",
 ]
 
 
@@ -223,15 +228,21 @@ def train_epochs(
         model.optimizer.learning_rate.assign(learning_rate * lr_decay**epoch)
         # One epoch per call (its data order is set by (seed, epoch)); passing the
         # full `epochs` keeps Keras's progress line reading "Epoch k/epochs".
-        result = model.fit(
-            make_dataset(stage_seed + epoch),
-            validation_data=val_dataset,
-            initial_epoch=epoch,
-            epochs=epochs,
-            callbacks=[StopAfterOneEpoch(), *callbacks],
-            shuffle=False,  # the dataset is already shuffled by (seed, epoch)
-            verbose=verbose,
-        )
+        try:
+            result = model.fit(
+                make_dataset(stage_seed + epoch),
+                validation_data=val_dataset,
+                initial_epoch=epoch,
+                epochs=epochs,
+                callbacks=[StopAfterOneEpoch(), *callbacks],
+                shuffle=False,  # the dataset is already shuffled by (seed, epoch)
+                verbose=verbose,
+            )
+        except KeyboardInterrupt:
+            message = interrupted_message(ckpt, epoch, epochs)
+            print(f"\n{message}", file=sys.stderr, flush=True)
+            # Ctrl-C again, with the one line and without TensorFlow's 40 frames.
+            raise KeyboardInterrupt(message) from None
         for name, values in result.history.items():
             history.setdefault(name, []).extend(float(v) for v in values)
         history.setdefault("epoch_seconds", []).append(round(time.monotonic() - epoch_start, 2))
@@ -258,6 +269,25 @@ def train_epochs(
         model.set_weights(best_weights)
     ckpt.finish()
     return history
+
+
+def interrupted_message(ckpt: Checkpoints, epoch: int, epochs: int) -> str:
+    """The one line shown when Ctrl-C stops training in ``epoch`` (0-based): where to resume."""
+    head = f"Interrupted in epoch {epoch + 1}/{epochs}"
+    if ckpt.dir is None:
+        return (
+            f"{head}; no checkpoints were written (checkpoint_dir=None), so a rerun starts "
+            "over; pass checkpoint_dir='auto' or a folder to be able to resume."
+        )
+    if not os.path.isfile(ckpt._paths()[0]):
+        return (
+            f"{head}; no epoch had finished, so there is no checkpoint yet in {ckpt.dir}; "
+            "a rerun starts from epoch 1."
+        )
+    return (
+        f"{head}; the last checkpoint (after epoch {epoch}) is in {ckpt.dir}; "
+        "rerun the same call to resume."
+    )
 
 
 def _write_json(path: str, obj) -> None:

@@ -11,7 +11,9 @@
     seqkit upgrade runs/old_clf runs/clf        # re-save a folder from an older seqkit
 
 Errors in what was given (a missing file, a bad column, a bad option) print
-one line saying what to fix and exit with status 2.
+one line saying what to fix and exit with status 2; Ctrl-C prints one line
+(for ``train``: the epoch, where the last checkpoint is, how to resume) and
+exits with status 130.
 """
 
 from __future__ import annotations
@@ -433,6 +435,11 @@ def main(argv=None) -> int:
         # The toolkit's own errors (DataError, PipelineError) are ValueErrors with a fix in them.
         print(f"seqkit {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        # Training already printed its one line (epoch, checkpoint, how to resume).
+        if not interrupt.args:
+            print(f"\nseqkit {args.command}: interrupted.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

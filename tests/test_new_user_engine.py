@@ -1,0 +1,88 @@
+"""A new user's steps (issue 18): Ctrl-C during fit, non-UTF-8 files, damaged saves, the CLI."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from tests.tasks.conftest import SMALL, make_reviews
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class InterruptInEpoch(keras.callbacks.Callback):
+    """Ctrl-C pressed during epoch ``epoch`` (1-based), as Keras sees it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _tiny_clf():
+    from tasks.sentiment import SentimentPipeline
+
+    return SentimentPipeline(**SMALL, seed=1)
+
+
+def test_ctrl_c_in_fit_says_where_the_checkpoint_is_and_the_rerun_resumes(
+    tmp_path, monkeypatch, capsys
+):
+    data = make_reviews(80)
+    clf = _tiny_clf()
+    monkeypatch.setattr(type(clf), "_callbacks", lambda self, val: [InterruptInEpoch(2)])
+    options = dict(epochs=3, verbose=0, checkpoint_dir=str(tmp_path), learning_rate=1e-2)
+    with pytest.raises(KeyboardInterrupt) as info:
+        clf.fit(data, **options)
+    message = str(info.value)
+    assert message.startswith(
+        "Interrupted in epoch 2/3; the last checkpoint (after epoch 1) is in "
+    )
+    assert message.endswith("; rerun the same call to resume.")
+    assert str(tmp_path) in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert message in capsys.readouterr().err  # the one line, on stderr
+    monkeypatch.undo()
+    clf = _tiny_clf()
+    clf.fit(data, **{**options, "verbose": 1})
+    assert "Resuming from the checkpoint after epoch 1" in capsys.readouterr().out
+    assert len(clf.history["loss"]) == 3
+
+
+def test_ctrl_c_without_checkpoints_says_a_rerun_starts_over(monkeypatch):
+    clf = _tiny_clf()
+    monkeypatch.setattr(type(clf), "_callbacks", lambda self, val: [InterruptInEpoch(1)])
+    with pytest.raises(KeyboardInterrupt, match=r"^Interrupted in epoch 1/2; no checkpoints were"):
+        clf.fit(make_reviews(40), epochs=2, verbose=0, checkpoint_dir=None)
+
+
+def test_seqkit_train_interrupted_exits_130_with_one_line_and_no_traceback(tmp_path):
+    import pandas as pd
+
+    texts, labels = make_reviews(60)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    script = (
+        "import sys, keras, tasks.base, tasks.cli\n"
+        "class Stop(keras.callbacks.Callback):\n"
+        "    def on_epoch_begin(self, epoch, logs=None):\n"
+        "        if epoch == 1: raise KeyboardInterrupt\n"
+        "tasks.base.Task._callbacks = lambda self, val: [Stop()]\n"
+        "sys.exit(tasks.cli.main(sys.argv[1:]))\n"
+    )
+    argv = ["train", "sentiment", "--data", str(tmp_path / "train.csv"), "--out"]
+    argv += [str(tmp_path / "clf"), "--epochs", "3", "--verbose", "0"]
+    argv += ["--checkpoint-dir", str(tmp_path / "ckpt"), "--set", "units=8"]
+    argv += ["--set", "embedding_dim=8", "--set", "max_tokens=64"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("Interrupted in epoch 2/3; the last checkpoint (after epoch 1)")
+    assert not os.path.exists(tmp_path / "clf")
