@@ -151,7 +151,11 @@ def test_file_errors(tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text,label\ncaf\xe9,1\nthé,0\n".encode("latin-1"))
     message = data_error(read_text_classification, str(latin))
-    assert message.startswith(f"{latin}: could not be read as a table (")
+    assert message == (
+        f"{latin} is not UTF-8 (byte 0xe9 at position 14); pass encoding='latin-1' (or the "
+        "file's encoding)."
+    )
+    assert read_text_classification(str(latin), encoding="latin-1").texts == ["café", "thé"]
     (tmp_path / "empty.csv").write_text("")
     message = data_error(read_text_classification, str(tmp_path / "empty.csv"))
     assert message == f"{tmp_path / 'empty.csv'}: the file is empty."
@@ -256,8 +260,9 @@ def test_pair_file_errors(tmp_path):
     )
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b"Go.\tV\xe9.\n")
-    with pytest.raises(DataError, match=rf"^{latin}: not UTF-8 text \("):
+    with pytest.raises(DataError, match=rf"^{latin} is not UTF-8 \(byte 0xe9 at position 5\)"):
         read_pairs(str(latin))
+    assert read_pairs(str(latin), encoding="latin-1").labels == ["Go."]
     with pytest.raises(DataError, match=r"^No such file: .*nope.txt\.$"):
         read_pairs(str(tmp_path / "nope.txt"))
     (tmp_path / "blank.txt").write_text("\n\n")
@@ -296,8 +301,10 @@ def test_corpus_encoding(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("caf\xe9\n".encode("latin-1"))
     message = data_error(read_corpus, str(path))
-    assert message.startswith(f"{path} is not utf-8 text (")
-    assert message.endswith("); pass encoding=... to fit().")
+    assert message == (
+        f"{path} is not UTF-8 (byte 0xe9 at position 3); pass encoding='latin-1' (or the "
+        "file's encoding)."
+    )
     assert read_corpus(str(path), encoding="latin-1").text == "café\n"
 
 
@@ -338,7 +345,7 @@ def test_text_file_stream(tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9\n".encode("latin-1"))
     message = data_error(TextFileStream, latin)  # at construction, not mid-training
-    assert message.endswith("); pass encoding=... to TextFileStream.")
+    assert message.endswith("); pass encoding='latin-1' (or the file's encoding).")
     assert "".join(TextFileStream(latin, encoding="latin-1").chunks()) == "café\n"
     message = data_error(TextFileStream, path, chunk_chars=0)
     assert message == "Received `chunk_chars=0`; expected an integer >= 1."
@@ -414,8 +421,8 @@ def test_series_unsorted_gaps_and_ffill():
         (
             long_frame(),
             {"features": ["vol"]},
-            "The feature column 'vol' is missing; the columns "
-            "are ['date', 'ticker', 'close', 'volume', 'name'].",
+            "The feature column 'vol' is missing; the columns are ['date', 'ticker', 'close', "
+            "'volume', 'name']. Pass columns={'volume': 'vol'} to map yours to it.",
         ),
         (long_frame(), {"features": ["name"]}, "The feature column 'name' is not numeric."),
         (long_frame().assign(close=np.inf), {}, "Series 'A' has infinite values; remove them."),
@@ -423,7 +430,8 @@ def test_series_unsorted_gaps_and_ffill():
             long_frame(),
             {"time_column": "day"},
             "The data has no column 'day'; its columns are "
-            "['date', 'ticker', 'close', 'volume', 'name']. Pass time_column=... to name it.",
+            "['date', 'ticker', 'close', 'volume', 'name']. Pass time_column=... to name it, "
+            "or columns={'date': 'day'} to map yours.",
         ),
     ],
 )
@@ -532,3 +540,22 @@ def test_stream_fingerprints_identify_file_and_view_without_reading_it(tmp_path,
     before = lm.fingerprint()
     path.write_text("other words here\n" * 4)  # rewritten: size (and mtime) change
     assert TextFileStream(path).fingerprint() != before
+
+
+def test_a_latin_1_file_is_named_with_the_byte_and_reads_with_encoding(tmp_path):
+    """Issue 18: a non-UTF-8 review file says so, where, and what to pass."""
+    latin = tmp_path / "reviews.csv"
+    latin.write_bytes("text,label\ntrès bien,pos\nnul,neg\n".encode("latin-1"))
+    expected = (
+        f"{latin} is not UTF-8 (byte 0xe8 at position 13); pass encoding='latin-1' (or the "
+        "file's encoding)."
+    )
+    assert data_error(lambda: len(TextStream(latin))) == expected
+    assert data_error(read_text_classification, str(latin)) == expected
+    stream = TextStream(latin, encoding="latin-1")
+    assert next(stream.chunks()).texts == ["très bien", "nul"]
+    assert stream.fingerprint() != TextStream(latin, encoding="cp1252").fingerprint()
+    assert data_error(read_text_classification, str(latin), encoding="latin-2000") == (
+        "Received `encoding='latin-2000'`; expected a text encoding Python knows, e.g. "
+        "'utf-8', 'latin-1' or 'cp1252'."
+    )

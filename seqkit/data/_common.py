@@ -169,3 +169,61 @@ def file_digest(path: str, *view) -> str:
     stat = os.stat(path)
     key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, *view)
     return hashlib.sha256(repr(key).encode()).hexdigest()
+
+
+def check_encoding(encoding) -> str:
+    """``encoding`` if Python knows it as a text encoding, else a DataError saying so."""
+    import codecs
+
+    try:
+        if not isinstance(encoding, str):
+            raise LookupError
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(
+            f"Received `encoding={encoding!r}`; expected a text encoding Python knows, "
+            "e.g. 'utf-8', 'latin-1' or 'cp1252'."
+        ) from None
+    return encoding
+
+
+def _first_bad_byte(path: str, encoding: str):
+    """(byte, offset in the file) of the first byte ``encoding`` cannot decode, or None."""
+    import codecs
+    import gzip
+
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with opener(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                return error.object[error.start], offset - pending + error.start
+            offset += len(chunk)
+    return None
+
+
+def undecodable(path: str, encoding: str, error: UnicodeDecodeError) -> DataError:
+    """The DataError for a file that is not ``encoding`` text: where, and ``encoding=``.
+
+    Example: ``reviews.csv is not UTF-8 (byte 0xe8 at position 41); pass
+    encoding='latin-1' (or the file's encoding).``
+    """
+    import codecs
+
+    try:
+        found = _first_bad_byte(path, encoding)
+    except (OSError, UnicodeDecodeError):  # pragma: no cover - unreadable again
+        found = None
+    if found is None:  # (pandas's own position is within its buffer, not the file)
+        found = (error.object[error.start], error.start)
+    name = codecs.lookup(encoding).name
+    name = {"utf-8": "UTF-8"}.get(name, name)
+    other = "latin-1" if name == "UTF-8" else "utf-8"
+    return DataError(
+        f"{path} is not {name} (byte 0x{found[0]:02x} at position {found[1]}); pass "
+        f"encoding={other!r} (or the file's encoding)."
+    )

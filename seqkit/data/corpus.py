@@ -14,6 +14,7 @@ from seqkit.data._common import (
     is_tf_dataset,
     positive_int,
     texts_digest,
+    undecodable,
 )
 from seqkit.errors import DataError
 
@@ -57,9 +58,7 @@ def _read_file(path: str, encoding: str) -> str:
         with opener(path, "rt", encoding=encoding, newline="") as f:
             return f.read()
     except UnicodeDecodeError as error:
-        raise DataError(
-            f"{path} is not {encoding} text ({error}); pass encoding=... to fit()."
-        ) from None
+        raise undecodable(path, encoding, error) from None
 
 
 class TextFileStream:
@@ -105,10 +104,7 @@ class TextFileStream:
                     yield offset, text
                     offset += len(text)
         except UnicodeDecodeError as error:
-            raise DataError(
-                f"{self.path} is not {self.encoding} text ({error}); pass encoding=... to "
-                "TextFileStream."
-            ) from None
+            raise undecodable(self.path, self.encoding, error) from None
 
     def chunks(self, whole_words: bool = False):
         """Yields the view's text in pieces; with ``whole_words`` each piece ends after a

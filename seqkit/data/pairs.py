@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from seqkit.data._common import decode, is_tf_dataset, texts_digest
+from seqkit.data._common import check_encoding, decode, is_tf_dataset, texts_digest, undecodable
 from seqkit.errors import DataError
 
 __all__ = ["PairData", "read_pairs"]
@@ -40,14 +40,14 @@ class PairData:
         return texts_digest(self.texts, self.labels)
 
 
-def _read_tsv_pairs(path: str, source_column: int, target_column: int) -> PairData:
+def _read_tsv_pairs(path: str, source_column: int, target_column: int, encoding: str) -> PairData:
     import gzip
 
     opener = gzip.open if path.lower().endswith(".gz") else open
     sources, targets = [], []
     need = max(source_column, target_column) + 1
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
+        with opener(path, "rt", encoding=encoding, newline="") as f:
             for number, line in enumerate(f, start=1):
                 line = line.rstrip("\r\n")
                 if not line.strip():
@@ -61,7 +61,7 @@ def _read_tsv_pairs(path: str, source_column: int, target_column: int) -> PairDa
                 sources.append(fields[source_column])
                 targets.append(fields[target_column])
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error}).") from None
+        raise undecodable(path, encoding, error) from None
     return PairData(sources, targets, path)
 
 
@@ -71,6 +71,7 @@ def read_pairs(
     target_column="target",
     tsv_source_column: int = 1,
     tsv_target_column: int = 0,
+    encoding: str = "utf-8",
 ) -> PairData:
     """Reads sentence pairs for translation.
 
@@ -83,6 +84,7 @@ def read_pairs(
 
         source_column, target_column: the DataFrame's columns.
         tsv_source_column, tsv_target_column: the TSV file's columns (0-based).
+        encoding: the TSV file's text encoding (e.g. "latin-1").
 
     Returns:
         :class:`PairData`. Raises :class:`~seqkit.errors.DataError` for empty data,
@@ -95,11 +97,12 @@ def read_pairs(
     """
     import pandas as pd
 
+    check_encoding(encoding)
     if isinstance(data, str | os.PathLike):
         path = os.fspath(data)
         if not os.path.isfile(path):
             raise DataError(f"No such file: {path}.")
-        pairs = _read_tsv_pairs(path, tsv_source_column, tsv_target_column)
+        pairs = _read_tsv_pairs(path, tsv_source_column, tsv_target_column, encoding)
     elif isinstance(data, pd.DataFrame):
         for column in (source_column, target_column):
             if column not in data.columns:

@@ -7,7 +7,13 @@ import os
 
 import numpy as np
 
-from seqkit.data._common import file_digest, normalise_label, normalise_text
+from seqkit.data._common import (
+    check_encoding,
+    file_digest,
+    normalise_label,
+    normalise_text,
+    undecodable,
+)
 from seqkit.data.tables import TextLabelData
 from seqkit.errors import DataError
 
@@ -27,6 +33,7 @@ class TextStream:
         text_column, label_column: the columns holding texts and labels.
         chunk_rows: rows read at a time.
         sep: the field separator (default: tab for ``.tsv``, else comma).
+        encoding: the file's text encoding (e.g. "latin-1").
 
     A validation split holds out every k-th row (k = round(1 / fraction)) so
     that it too can be streamed.
@@ -43,6 +50,7 @@ class TextStream:
         label_column: str = "label",
         chunk_rows: int = 20000,
         sep: str | None = None,
+        encoding: str = "utf-8",
     ):
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
             raise DataError(f"TextStream: received `path={path!r}`; expected a file path.")
@@ -65,6 +73,7 @@ class TextStream:
             sep if sep is not None else ("\t" if lower.endswith((".tsv", ".tsv.gz")) else ",")
         )
         self.source = self.path
+        self.encoding = check_encoding(encoding)
         self._every, self._keep = None, None  # row filter: index % every == 0 kept or dropped
         self._count, self._sizes = None, None
         self._check_header()
@@ -73,8 +82,10 @@ class TextStream:
         import pandas as pd
 
         try:
-            header = pd.read_csv(self.path, sep=self.sep, nrows=0)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            header = pd.read_csv(self.path, sep=self.sep, nrows=0, encoding=self.encoding)
+        except UnicodeDecodeError as error:
+            raise undecodable(self.path, self.encoding, error) from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
             raise DataError(f"{self.path}: could not be read as a table ({error}).") from None
         missing = [c for c in (self.text_column, self.label_column) if c not in header.columns]
         if missing:
@@ -106,6 +117,7 @@ class TextStream:
             keep_default_na=False,
             na_values=[""],
             chunksize=self.chunk_rows,
+            encoding=self.encoding,
         )
         start = 0
         try:
@@ -124,7 +136,9 @@ class TextStream:
                 ]
                 labels = [normalise_label(v, where) for v in frame[self.label_column]]
                 yield TextLabelData(texts, labels, where)
-        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        except UnicodeDecodeError as error:
+            raise undecodable(self.path, self.encoding, error) from None
+        except pd.errors.ParserError as error:
             raise DataError(f"{self.path}: could not be read as a table ({error}).") from None
 
     def summary(self) -> tuple[int, list]:
@@ -163,4 +177,7 @@ class TextStream:
 
         sha256 hex, stable across processes; the file is not read.
         """
-        return file_digest(self.path, self.text_column, self.label_column, self._every, self._keep)
+        view = (self.text_column, self.label_column, self._every, self._keep)
+        if self.encoding != "utf-8":  # (only then: older UTF-8 checkpoints keep their key)
+            view += (self.encoding,)
+        return file_digest(self.path, *view)

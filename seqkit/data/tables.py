@@ -7,7 +7,8 @@ no labels). Accepted inputs:
 - a list or tuple of strings (no labels), a ``(texts, labels)`` pair of
   sequences, or a list of ``(text, label)`` pairs;
 - a pandas DataFrame with ``text_column`` and ``label_column``;
-- a path to a CSV or TSV file (``.gz`` too), read with pandas;
+- a path to a CSV or TSV file (``.gz`` too), read with pandas (``encoding=``,
+  UTF-8 by default);
 - a path to a folder laid out as ``<folder>/<label>/*.txt``;
 - a ``tf.data.Dataset`` of ``(text, label)`` pairs or of dicts with the two
   column names as keys (read once into memory);
@@ -27,11 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqkit.data._common import (
+    check_encoding,
     dataset_elements,
     normalise_label,
     normalise_text,
     repair_surrogates,
     texts_digest,
+    undecodable,
 )
 from seqkit.errors import DataError
 
@@ -90,22 +93,26 @@ def _from_frame(frame, text_column: str, label_column: str | None, where: str, n
     return list(frame[text_column]), labels
 
 
-def _read_table(path: str, text_column, label_column, need_labels, sep=None):
+def _read_table(path: str, text_column, label_column, need_labels, sep=None, encoding="utf-8"):
     import pandas as pd
 
     lower = path.lower()
     if sep is None:
         sep = "\t" if lower.endswith((".tsv", ".tsv.gz")) else ","
     try:
-        frame = pd.read_csv(path, sep=sep, keep_default_na=False, na_values=[""], dtype=object)
+        frame = pd.read_csv(
+            path, sep=sep, keep_default_na=False, na_values=[""], dtype=object, encoding=encoding
+        )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise undecodable(path, encoding, error) from None
+    except pd.errors.ParserError as error:
         raise DataError(f"{path}: could not be read as a table ({error}).") from None
     return _from_frame(frame, text_column, label_column, path, need_labels)
 
 
-def _read_folder(path: str):
+def _read_folder(path: str, encoding="utf-8"):
     texts, labels = [], []
     for label in sorted(os.listdir(path)):
         sub = os.path.join(path, label)
@@ -114,7 +121,7 @@ def _read_folder(path: str):
         for name in sorted(os.listdir(sub)):
             if not name.endswith(".txt"):
                 continue
-            with open(os.path.join(sub, name), encoding="utf-8", errors="replace") as f:
+            with open(os.path.join(sub, name), encoding=encoding, errors="replace") as f:
                 texts.append(f.read())
             labels.append(label)
     if not texts:
@@ -188,7 +195,9 @@ def _split_pairs(data, where):
     return items, None
 
 
-def read_texts(data, text_column: str = "text", label_column: str | None = "label"):
+def read_texts(
+    data, text_column: str = "text", label_column: str | None = "label", encoding: str = "utf-8"
+):
     """Reads texts for prediction; labels are returned when the source has them.
 
     A single string is one text (never a file path: paths are read only by
@@ -199,6 +208,7 @@ def read_texts(data, text_column: str = "text", label_column: str | None = "labe
         data: one string, or any source the module docstring lists.
         text_column: column (or dict key) holding the texts.
         label_column: column (or dict key) holding the labels, when there are any.
+        encoding: the text encoding of a file or folder (e.g. "latin-1").
 
     Returns:
         A :class:`TextLabelData`; ``labels`` is ``None`` when the source has none.
@@ -210,12 +220,13 @@ def read_texts(data, text_column: str = "text", label_column: str | None = "labe
     """
     if isinstance(data, str):
         return TextLabelData([repair_surrogates(data)], None, "text")
-    return _read(data, text_column, label_column, need_labels=False)
+    return _read(data, text_column, label_column, need_labels=False, encoding=encoding)
 
 
-def _read(data, text_column, label_column, need_labels) -> TextLabelData:
+def _read(data, text_column, label_column, need_labels, encoding="utf-8") -> TextLabelData:
     import pandas as pd
 
+    check_encoding(encoding)
     if data is None:
         raise DataError("No data given (got None).")
     if isinstance(data, os.PathLike):
@@ -226,10 +237,12 @@ def _read(data, text_column, label_column, need_labels) -> TextLabelData:
             texts, labels = _read_tfds(data[5:], text_column, label_column)
         elif os.path.isdir(data):
             where = data
-            texts, labels = _read_folder(data)
+            texts, labels = _read_folder(data, encoding)
         elif os.path.isfile(data):
             where = data
-            texts, labels = _read_table(data, text_column, label_column, need_labels)
+            texts, labels = _read_table(
+                data, text_column, label_column, need_labels, encoding=encoding
+            )
         elif data.lower().endswith(_TEXT_SUFFIXES) or os.sep in data:
             raise DataError(f"{data}: no such file or folder.")
         else:
@@ -272,6 +285,7 @@ def read_text_classification(
     text_column: str = "text",
     label_column: str = "label",
     require_two_classes: bool = True,
+    encoding: str = "utf-8",
 ) -> TextLabelData:
     """Reads labelled texts from any accepted source (see the module docstring).
 
@@ -280,6 +294,8 @@ def read_text_classification(
         text_column: column (or dict key) holding the texts.
         label_column: column (or dict key) holding the labels.
         require_two_classes: refuse data with a single class (training needs two).
+        encoding: the text encoding of a CSV/TSV file or a folder of .txt files
+            (e.g. "latin-1"; a file that does not decode says so and suggests it).
 
     Returns:
         A :class:`TextLabelData` with ``labels`` set.
@@ -289,7 +305,7 @@ def read_text_classification(
     >>> read_text_classification((["good", "bad"], ["pos", "neg"])).labels
     ['pos', 'neg']
     """
-    read = _read(data, text_column, label_column, need_labels=True)
+    read = _read(data, text_column, label_column, need_labels=True, encoding=encoding)
     kinds = {type(label) for label in read.labels}
     if len(kinds) > 1:
         raise DataError(
