@@ -183,16 +183,18 @@ class SentimentPipeline(Pipeline):
         }
 
     # ----------------------------------------------------------------- data
-    def _read(self, data, need_labels, text_column="text", label_column="label"):
+    def _read(self, data, need_labels, text_column="text", label_column="label", encoding="utf-8"):
         if isinstance(data, TextLabelData | TextStream):
             return data
-        return read_text_classification(data, text_column, label_column)
+        return read_text_classification(data, text_column, label_column, encoding=encoding)
 
-    def _read_fine_tune(self, data, text_column="text", label_column="label"):
+    def _read_fine_tune(self, data, text_column="text", label_column="label", encoding="utf-8"):
         """Like ``_read`` but one class is enough: fine-tuning data may hold a single label."""
         if isinstance(data, TextLabelData | TextStream):
             return data
-        return read_text_classification(data, text_column, label_column, require_two_classes=False)
+        return read_text_classification(
+            data, text_column, label_column, require_two_classes=False, encoding=encoding
+        )
 
     def _subset(self, data, index):
         return TextLabelData(

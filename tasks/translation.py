@@ -165,6 +165,7 @@ class TranslationPipeline(Pipeline):
         target_column="target",
         tsv_source_column=None,
         tsv_target_column=None,
+        encoding="utf-8",
     ):
         src, tgt = self._tsv_columns()
         try:
@@ -174,6 +175,7 @@ class TranslationPipeline(Pipeline):
                 target_column=target_column,
                 tsv_source_column=src if tsv_source_column is None else tsv_source_column,
                 tsv_target_column=tgt if tsv_target_column is None else tsv_target_column,
+                encoding=encoding,
             )
         except DataError as error:
             raise PipelineError(str(error)) from None

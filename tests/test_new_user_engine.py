@@ -86,3 +86,39 @@ def test_seqkit_train_interrupted_exits_130_with_one_line_and_no_traceback(tmp_p
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("Interrupted in epoch 2/3; the last checkpoint (after epoch 1)")
     assert not os.path.exists(tmp_path / "clf")
+
+
+# ------------------------------------------------------------------ encoding= (item 3)
+def _latin_reviews(path):
+    texts, labels = make_reviews(40)
+    texts = [t + " très" for t in texts]
+    lines = ["text,label"] + [f"{t},{label}" for t, label in zip(texts, labels)]
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return path
+
+
+def test_sentiment_fit_and_evaluate_take_encoding_and_the_error_suggests_it(tmp_path):
+    from seqkit.errors import SeqkitError
+
+    latin = _latin_reviews(tmp_path / "reviews.csv")
+    clf = _tiny_clf()
+    with pytest.raises(SeqkitError) as info:
+        clf.fit(str(latin), epochs=1, verbose=0, checkpoint_dir=None)
+    assert str(info.value).startswith(f"{latin} is not UTF-8 (byte 0xe8 at position ")
+    assert str(info.value).endswith("; pass encoding='latin-1' (or the file's encoding).")
+    clf.fit(str(latin), epochs=1, verbose=0, checkpoint_dir=None, encoding="latin-1")
+    assert "très" in clf.preprocessor.vectorizer.vocabulary
+    assert clf.evaluate(str(latin), encoding="latin-1")["n"] == 40
+    clf.fine_tune(str(latin), epochs=1, verbose=0, checkpoint_dir=None, encoding="latin-1")
+
+
+def test_translation_reads_a_latin_1_tsv_with_encoding(tmp_path):
+    from tasks import PipelineError
+    from tasks.translation import TranslationPipeline
+
+    latin = tmp_path / "spa.txt"
+    latin.write_bytes("Go.\tVe.\nCoffee.\tCafé.\n".encode("latin-1"))
+    mt = TranslationPipeline()
+    with pytest.raises(PipelineError, match=r"is not UTF-8 \(byte 0xe9 at position 19\); pass"):
+        mt.fit(str(latin), epochs=1)
+    assert mt._read(str(latin), encoding="latin-1").texts == ["Ve.", "Café."]
