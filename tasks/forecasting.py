@@ -228,8 +228,10 @@ class ForecastPipeline(Pipeline):
                 (10 %) of the dates validates (windows whose origin is after the cut;
                 training windows end on or before it).
             Other arguments as :meth:`tasks.base.Pipeline.fit`; reading options
-            ``time_column``, ``id_column``, ``missing`` ("error" or "ffill") and
-            ``window_stride`` (use every k-th origin).
+            ``time_column``, ``id_column``, ``missing`` ("error" or "ffill"),
+            ``window_stride`` (use every k-th origin) and ``columns`` (renames the
+            data's columns first, ``{"Close": "close"}``; names that differ only
+            in case match without it, with a warning).
         """
         self.preprocessor = ForecastPreprocessor(**self.preprocessor.get_config())
         self._forecaster = None
@@ -253,8 +255,21 @@ class ForecastPipeline(Pipeline):
         ]
         return np.concatenate(out) if out else np.zeros((0, self.horizon, len(self.quantiles)))
 
-    def predict(self, history, time_column="date", id_column="ticker", missing="error"):
+    def predict(
+        self, history, time_column="date", id_column="ticker", missing="error", columns=None
+    ):
         """Forecasts ``horizon`` steps after the last row of every series in ``history``.
+
+        Args:
+            history: long-format DataFrame or CSV path (at least ``lookback`` rows
+                per series), or a pandas Series with a DatetimeIndex (the target).
+                Given only the target, a model with covariates derives them, with
+                a warning (:meth:`ForecastPreprocessor.derived_covariates`).
+            time_column, id_column: the date and series-id columns.
+            missing: "error" or "ffill" (fill gaps forward).
+            columns: renames the data's columns first, e.g. ``{"Adj Close": "close"}``;
+                names that differ only in case (``Close``) match without it, with
+                a warning.
 
         Returns:
             A DataFrame with columns ``id``, ``date`` (the next business days),
@@ -262,7 +277,14 @@ class ForecastPipeline(Pipeline):
             nearest 0.5) and one column per quantile (``q10``, ``q50``, ``q90``).
         """
         self._require_fitted("predict")
-        data = self._read(history, time_column=time_column, id_column=id_column, missing=missing)
+        data = self._read(
+            history,
+            time_column=time_column,
+            id_column=id_column,
+            missing=missing,
+            columns=columns,
+            derive_covariates=True,
+        )
         windows, keys, last_dates = self.preprocessor.history_windows(data)
         q = self._forecast_windows(windows)
         rows = []
@@ -286,6 +308,7 @@ class ForecastPipeline(Pipeline):
         id_column="ticker",
         missing="error",
         significance: float = 0.05,
+        columns=None,
     ) -> dict:
         """Rolling-origin backtest of the model and the naive, drift and seasonal-naive
         baselines on the same origins.
@@ -314,16 +337,38 @@ class ForecastPipeline(Pipeline):
                 f"Received `horizon={H}`; this model forecasts at most {self.horizon} steps."
             )
         stride = int_arg("stride", stride)
-        data = self._read(data, time_column=time_column, id_column=id_column, missing=missing)
+        data = self._read(
+            data,
+            time_column=time_column,
+            id_column=id_column,
+            missing=missing,
+            columns=columns,
+            derive_covariates=True,
+        )
         return B.backtest(self, data, start, stride, H, significance)
 
     def evaluate(self, data, **kwargs) -> dict:
         """The backtest's metrics for the model on ``data`` (see :meth:`backtest`)."""
         return B.summary(self.backtest(data, **kwargs))
 
-    def plot(self, history, path: str, id=None, time_column="date", id_column="ticker", last=120):
+    def plot(
+        self,
+        history,
+        path: str,
+        id=None,
+        time_column="date",
+        id_column="ticker",
+        last=120,
+        columns=None,
+    ):
         """Draws the last ``last`` rows of one series, the forecast and its interval."""
-        data = self._read(history, time_column=time_column, id_column=id_column)
+        data = self._read(
+            history,
+            time_column=time_column,
+            id_column=id_column,
+            columns=columns,
+            derive_covariates=True,
+        )
         return B.plot(self, data, path, id, id_column, time_column, last)
 
     # ----------------------------------------------------------------- export

@@ -26,6 +26,23 @@ SCALER_SAMPLE = 20000  # training windows the scaler is fitted on, at most
 _CONFIG = ("lookback", "horizon", "target", "features", "target_transform", "seed")
 
 
+class _Warnings(warnings.catch_warnings):
+    """Holds the warnings of a block; ``emit()`` re-raises them (a read that is retried
+    warns once, from its successful attempt)."""
+
+    def __init__(self):
+        super().__init__(record=True)
+
+    def __enter__(self):
+        self.caught = super().__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def emit(self) -> None:
+        for w in self.caught:
+            warnings.warn(w.message, w.category, stacklevel=5)
+
+
 class ForecastPreprocessor(Preprocessor):
     """Series -> windows -> the scale-free step changes the network reads.
 
@@ -102,21 +119,39 @@ class ForecastPreprocessor(Preprocessor):
 
     # ----------------------------------------------------------------- reading
     def read(
-        self, data, time_column="date", id_column="ticker", missing="error", window_stride=1
+        self,
+        data,
+        time_column="date",
+        id_column="ticker",
+        missing="error",
+        window_stride=1,
+        columns=None,
+        derive_covariates=False,
     ) -> SeriesData:
         """Reads series (see :func:`seqkit.data.read_series`) into a ``SeriesData``.
 
         A fitted preprocessor reads its own covariates; a target <= 0 is refused
         under ``target_transform="log_return"``. ``window_stride``: rows between
-        window origins.
+        window origins. ``columns``: renames the data's columns first
+        (``{"Close": "close"}``); names are also matched ignoring case.
+        ``derive_covariates``: a fitted preprocessor given only the target (a
+        pandas Series, or a table with no other numeric column) derives its
+        covariates, with a warning (see :meth:`derived_covariates`).
         """
         features = self.features if self.columns is None else self.columns[1:]
+        options = dict(time_column=time_column, id_column=id_column, missing=missing)
         try:
-            series, features = read_series(
-                data, self.target, time_column, id_column, features=features, missing=missing
-            )
+            with _Warnings() as caught:
+                series, features = read_series(
+                    data, self.target, features=features, columns=columns, **options
+                )
+            caught.emit()
         except SeriesError as error:
-            raise PipelineError(str(error)) from None
+            series = None
+            if derive_covariates and self.fitted and features:
+                series = self._target_only(data, columns, options)
+            if series is None:
+                raise PipelineError(str(error)) from None
         if self.target_transform == "log_return":
             bad = [k for k, v in series.items() if (v.iloc[:, 0] <= 0).any()]
             if bad:
@@ -125,6 +160,53 @@ class ForecastPreprocessor(Preprocessor):
                     "positive values (use target_transform='none')."
                 )
         return SeriesData(series, features, stride=int_arg("window_stride", window_stride))
+
+    def _target_only(self, data, columns, options):
+        """The series with derived covariates when ``data`` holds only the target, else None."""
+        try:
+            with _Warnings() as caught:
+                series, found = read_series(data, self.target, columns=columns, **options)
+        except SeriesError:
+            return None
+        if found:  # other numeric columns: a partial table is a mistake, not a close-only series
+            return None
+        caught.emit()
+        copied = [c for c, log in zip(self.columns[1:], self.log_columns[1:]) if log]
+        held = [c for c, log in zip(self.columns[1:], self.log_columns[1:]) if not log]
+        what = " and ".join(
+            part
+            for part in (
+                f"{copied} copy {self.target!r}" if copied else "",
+                f"{held} move by their average training step" if held else "",
+            )
+            if part
+        )
+        warnings.warn(
+            f"The data holds only {self.target!r}; this model also reads the covariates "
+            f"{self.columns[1:]}. Derived them: {what}; expect intervals narrower than from "
+            "the full data. Pass the covariates, or train a "
+            f"{self.target!r}-only model with ForecastPipeline(features=[]).",
+            stacklevel=4,
+        )
+        return {k: self.derived_covariates(v) for k, v in series.items()}
+
+    def derived_covariates(self, values):
+        """A target-only series (a one-column DataFrame) -> the columns this model reads.
+
+        Covariates read as log returns (positive, price-like: open, high, low)
+        take the target's values, so their step changes are the target's; the
+        others (e.g. volume) move by their mean step on training windows, so the
+        network reads 0 for them after standardising (mean imputation).
+        """
+        self._require_fitted()
+        out = values.iloc[:, :1].copy()
+        steps = np.arange(len(out), dtype=np.float64)
+        for j, name in enumerate(self.columns[1:], start=1):
+            if self.log_columns[j]:
+                out[name] = out.iloc[:, 0]
+            else:
+                out[name] = float(self.mean[j]) * steps
+        return out
 
     def windows(self, data: SeriesData):
         """All windows of a split: (windows, future, keys, origin indices)."""

@@ -5,6 +5,7 @@ Windows, transforms and scalers are in :mod:`seqkit.series`.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import warnings
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ def read_series(
     id_column: str = "ticker",
     features=None,
     missing: str = "error",
+    columns: dict | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Reads one or many series into ``{id: DataFrame indexed by time}``.
 
@@ -36,6 +38,10 @@ def read_series(
         features: covariate columns; None takes every other numeric column.
         missing: "error" (default) refuses missing values; "ffill" fills them
             forward within each series (a leading gap is dropped).
+        columns: renames the table's columns first, ``{"Close": "close", ...}``
+            (tables only). A named column (time, id, target, features) that is
+            still absent is then matched ignoring case (``Date`` for ``date``),
+            with a warning saying which.
 
     Returns:
         (series by id, covariate names). Rows are sorted by time (unsorted
@@ -80,12 +86,19 @@ def read_series(
         )
     if len(frame) == 0:
         raise SeriesError("The data has no rows.")
+    if not isinstance(data, pd.Series):
+        frame = _map_columns(frame, columns, [time_column, id_column, target, *(features or [])])
     for column in (time_column, target):
         if column not in frame.columns:
+            names = list(map(str, frame.columns))
+            guess = difflib.get_close_matches(column, names, n=1, cutoff=0.5)
+            fix = f"columns={{{(guess or ['<your column>'])[0]!r}: {column!r}}}"
+            if column == time_column:
+                fix = f"time_column=... to name it, or {fix} to map yours"
+            else:
+                fix = f"{fix} to map yours to it"
             raise SeriesError(
-                f"The data has no column {column!r}; its columns are "
-                f"{list(map(str, frame.columns))}. Pass "
-                f"{'time_column' if column == time_column else 'target'}=... to name it."
+                f"The data has no column {column!r}; its columns are {names}. Pass {fix}."
             )
     if not pd.api.types.is_numeric_dtype(frame[target]):
         raise SeriesError(
@@ -106,9 +119,12 @@ def read_series(
         features = list(features)
         for column in features:
             if column not in frame.columns:
+                names = list(map(str, frame.columns))
+                guess = difflib.get_close_matches(column, names, n=1, cutoff=0.5)
                 raise SeriesError(
-                    f"The feature column {column!r} is missing; the columns are "
-                    f"{list(map(str, frame.columns))}."
+                    f"The feature column {column!r} is missing; the columns are {names}. Pass "
+                    f"columns={{{(guess or ['<your column>'])[0]!r}: {column!r}}} to map yours "
+                    "to it."
                 )
             if not pd.api.types.is_numeric_dtype(frame[column]):
                 raise SeriesError(f"The feature column {column!r} is not numeric.")
@@ -149,6 +165,53 @@ def read_series(
             stacklevel=3,
         )
     return out, features
+
+
+def _map_columns(frame, columns, wanted) -> pd.DataFrame:
+    """Applies ``columns`` (a rename), then matches the ``wanted`` names still
+    absent ignoring case, warning once which columns were matched that way."""
+    names = list(map(str, frame.columns))
+    if columns is not None:
+        if not isinstance(columns, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in columns.items()
+        ):
+            raise SeriesError(
+                f"Received `columns={columns!r}`; expected a dict from the data's column names "
+                'to the names the pipeline uses, e.g. {"Close": "close"}.'
+            )
+        unknown = [k for k in columns if k not in frame.columns]
+        if unknown:
+            raise SeriesError(
+                f"Received `columns={columns!r}`; the data has no column {unknown[0]!r} (its "
+                f"columns are {names})."
+            )
+        frame = frame.rename(columns=columns)
+        names = list(map(str, frame.columns))
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            raise SeriesError(
+                f"Received `columns={columns!r}`; it leaves two columns named {twice[0]!r}."
+            )
+    matched = {}
+    for name in dict.fromkeys(wanted):
+        if name in frame.columns:
+            continue
+        found = [c for c in names if c.casefold() == name.casefold() and c not in matched]
+        if len(found) > 1:
+            raise SeriesError(
+                f"The columns {found} all match {name!r} ignoring case; pass "
+                f"columns={{{found[0]!r}: {name!r}}} to say which."
+            )
+        if found:
+            matched[found[0]] = name
+    if matched:
+        warnings.warn(
+            f"Matched columns ignoring case: {matched}; pass this dict as columns= to "
+            "silence this.",
+            stacklevel=4,
+        )
+        frame = frame.rename(columns=matched)
+    return frame
 
 
 class SeriesData:

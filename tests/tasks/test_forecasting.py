@@ -319,3 +319,86 @@ def test_shipped_model_forecasts_a_made_up_price_series():
     assert (out.q10 < last).all() and (out.q90 > last).all()
     widths = (out.q90 - out.q10).to_numpy()
     assert widths[-1] > widths[0]  # uncertainty grows with the horizon
+
+
+# ---------------------------------------------------------------- a new user's columns (issue 18)
+CAPITALISED = {"date": "Date", "ticker": "Ticker", "close": "Close", "volume": "Volume"}
+
+
+def test_capitalised_columns_match_ignoring_case_with_a_one_line_warning(walk_model):
+    df = random_walks()
+    with pytest.warns(UserWarning) as caught:
+        out = walk_model.predict(df.rename(columns=CAPITALISED))
+    assert [str(w.message) for w in caught] == [
+        "Matched columns ignoring case: {'Date': 'date', 'Ticker': 'ticker', 'Close': "
+        "'close', 'Volume': 'volume'}; pass this dict as columns= to silence this."
+    ]
+    pd.testing.assert_frame_equal(out, walk_model.predict(df))
+
+
+def test_columns_maps_the_data_in_every_call_that_reads_it():
+    mapping = {"Day": "date", "Symbol": "ticker", "Price": "close", "Vol": "volume"}
+    df = random_walks().rename(columns={v: k for k, v in mapping.items()})
+    fc = ForecastPipeline(**SMALL, seed=1).fit(df, columns=mapping, **FIT)
+    assert fc.columns == ["close", "volume"]
+    assert fc.predict(df, columns=mapping).id.unique().tolist() == ["S0", "S1", "S2"]
+    report = fc.backtest(df, columns=mapping, start="2021-04-01")
+    assert set(report["metrics"].method) == {"model", "naive", "drift", "seasonal_naive"}
+    assert "mase" in fc.evaluate(df, columns=mapping, start="2021-04-01")
+    fc.fine_tune(df, columns=mapping, epochs=1, verbose=0, checkpoint_dir=None)
+    with pytest.raises(PipelineError) as error:
+        fc.predict(df, columns={"Cost": "close"})
+    assert str(error.value) == (
+        "Received `columns={'Cost': 'close'}`; the data has no column 'Cost' (its columns are "
+        "['Day', 'Price', 'Vol', 'Symbol'])."
+    )
+
+
+def test_a_missing_column_error_suggests_an_argument_that_call_accepts(walk_model):
+    df = random_walks().rename(columns={"close": "Adj Close"})
+    with pytest.raises(PipelineError) as error:
+        walk_model.predict(df)
+    assert str(error.value) == (
+        "The data has no column 'close'; its columns are ['date', 'Adj Close', 'volume', "
+        "'ticker']. Pass columns={'Adj Close': 'close'} to map yours to it."
+    )
+    fixed = walk_model.predict(df, columns={"Adj Close": "close"})  # what the message says
+    pd.testing.assert_frame_equal(fixed, walk_model.predict(random_walks()))
+    with pytest.raises(PipelineError) as error:
+        walk_model.predict(random_walks().rename(columns={"volume": "vol"}).assign(open=1.0))
+    assert str(error.value) == (
+        "The feature column 'volume' is missing; the columns are ['date', 'close', 'vol', "
+        "'ticker', 'open']. Pass columns={'vol': 'volume'} to map yours to it."
+    )
+
+
+def test_the_shipped_model_forecasts_a_close_only_series_from_derived_covariates():
+    from tasks.cli import demo_prices
+
+    fc = tasks.load("forecasting")
+    prices = demo_prices()
+    close = prices.set_index("date")["close"]  # README: a pandas Series with a DatetimeIndex
+    with pytest.warns(UserWarning) as caught:
+        out = fc.predict(close)
+    assert [str(w.message) for w in caught] == [
+        "The data holds only 'close'; this model also reads the covariates ['open', 'high', "
+        "'low', 'volume']. Derived them: ['open', 'high', 'low'] copy 'close' and ['volume'] "
+        "move by their average training step; expect intervals narrower than from the full "
+        "data. Pass the covariates, or train a 'close'-only model with "
+        "ForecastPipeline(features=[])."
+    ]
+    full = fc.predict(prices)
+    assert out.id.unique().tolist() == ["series"] and len(out) == fc.horizon
+    assert (out.date.to_numpy() == full.date.to_numpy()).all()
+    assert np.allclose(out.forecast, full.forecast, rtol=0.01)  # close to the full bars' answer
+    assert (out.q10 < out.q50).all() and (out.q50 < out.q90).all()
+    with pytest.warns(UserWarning, match="^The data holds only 'close'"):
+        table = fc.predict(prices[["date", "close"]])  # a close-only table: the same
+    assert np.allclose(table.forecast, out.forecast)
+    with pytest.raises(PipelineError, match="^The feature column 'open' is missing"):
+        fc.predict(prices.drop(columns="open"))  # a partial table is a mistake: no guessing
+
+
+def test_training_never_derives_covariates(walk_model):
+    with pytest.raises(PipelineError, match="^The feature column 'volume' is missing"):
+        walk_model.fine_tune(random_walks()[["date", "ticker", "close"]], epochs=1, verbose=0)
