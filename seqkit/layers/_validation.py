@@ -67,3 +67,35 @@ def check_sequence_shape(shape, layer_name: str) -> None:
             f"Received `inputs` with shape {tuple(shape)} in layer '{layer_name}'; "
             "the last (features) dimension must be known."
         )
+
+
+def check_features(shape, expected, layer_name: str) -> None:
+    """The inputs' feature axis against the one the layer was built for."""
+    if shape is None or expected is None or shape[-1] is None or shape[-1] == expected:
+        return
+    raise ValueError(
+        f"Layer '{layer_name}' was built for inputs of shape (batch, timesteps, {expected}) "
+        f"and received shape {tuple(shape)}: {shape[-1]} features where it expects "
+        f"{expected}. Feed {expected} features per step, or use a new layer for the new "
+        "input size."
+    )
+
+
+def check_mask_shape(mask_shape, shape, layer_name: str) -> None:
+    """A mask is (batch, timesteps), matching the inputs' first two axes."""
+    if mask_shape is None or shape is None:
+        return
+    expected = tuple(shape[:2])
+    ok = len(mask_shape) == 2 and all(
+        m is None or e is None or m == e for m, e in zip(mask_shape, expected)
+    )
+    if not ok:
+        want = ", ".join(
+            "batch" if i == 0 and e is None else "timesteps" if e is None else str(e)
+            for i, e in enumerate(expected)
+        )
+        raise ValueError(
+            f"Received a `mask` of shape {tuple(mask_shape)} in layer '{layer_name}' for "
+            f"inputs of shape {tuple(shape)} (batch, timesteps, features); the mask must "
+            f"be ({want}): one boolean per sample and timestep."
+        )

@@ -281,6 +281,10 @@ class RNN(keras.layers.Layer):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         V.check_sequence_shape(sequences.shape, self.name)
+        kernel = getattr(self.cell, "kernel", None)
+        V.check_features(sequences.shape, None if kernel is None else kernel.shape[0], self.name)
+        if mask is not None and not isinstance(mask, (list, tuple)):
+            V.check_mask_shape(getattr(mask, "shape", None), sequences.shape, self.name)
         if self.unroll and sequences.shape[1] is None:
             raise ValueError(
                 f"Received `unroll=True` in layer '{self.name}' with an unknown number of "

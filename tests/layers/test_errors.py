@@ -118,3 +118,34 @@ def test_cell_wrong_number_of_states():
         ValueError, match=re.escape("Received 1 state tensor(s) in cell 'c'; expected 2.")
     ):
         cell(np.zeros((2, 3), "float32"), [np.zeros((2, 4), "float32")])
+
+
+@pytest.mark.parametrize("layer_class", [sk.SimpleRNN, sk.LSTM, sk.GRU])
+def test_wrong_feature_count_names_both_shapes(layer_class):
+    """A layer built for 3 features and called with 5: seqkit's message, in the
+    user's terms (not TF's `Matrix size-incompatible: In[0]: [40,5], In[1]: [3,24]`)."""
+    layer = layer_class(8, name="rnn")
+    layer(np.zeros((2, 4, 3), "float32"))
+    with pytest.raises(ValueError) as info:
+        layer(np.zeros((40, 4, 5), "float32"))
+    assert (
+        "Layer 'rnn' was built for inputs of shape (batch, timesteps, 3) and received shape "
+        "(40, 4, 5): 5 features where it expects 3. Feed 3 features per step, or use a new "
+        "layer for the new input size."
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize("layer_class", [sk.SimpleRNN, sk.LSTM, sk.GRU])
+def test_mask_of_the_wrong_length_names_the_expected_shape(layer_class):
+    """A (4, 7) mask for (4, 10, 3) inputs (the native kernel said, time-major,
+    "mask must be (10, 4) or empty, got [7,4]")."""
+    layer = layer_class(4, name="rnn")
+    with pytest.raises(ValueError) as info:
+        layer(np.zeros((4, 10, 3), "float32"), mask=np.ones((4, 7), bool))
+    assert (
+        "Received a `mask` of shape (4, 7) in layer 'rnn' for inputs of shape (4, 10, 3) "
+        "(batch, timesteps, features); the mask must be (4, 10): one boolean per sample "
+        "and timestep."
+    ) in str(info.value)
+    with pytest.raises(ValueError, match=r"the mask must be \(4, 10\)"):
+        layer(np.zeros((4, 10, 3), "float32"), mask=np.ones((4, 10, 1), bool))
