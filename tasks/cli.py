@@ -10,6 +10,9 @@
     seqkit export runs/clf serving/clf
     seqkit upgrade runs/old_clf runs/clf        # re-save a folder from an older seqkit
 
+TensorFlow's log lines (absl, XLA, CUDA) are hidden; ``seqkit --verbose <command>``
+shows them. ``--encoding latin-1`` reads data files that are not UTF-8.
+
 Errors in what was given (a missing file, a bad column, a bad option) print
 one line saying what to fix and exit with status 2; Ctrl-C prints one line
 (for ``train``: the epoch, where the last checkpoint is, how to resume) and
@@ -22,9 +25,6 @@ import argparse
 import json
 import os
 import sys
-
-# Quiet TensorFlow's start-up chatter unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TRAINABLE = ("sentiment", "textgen", "translation", "forecasting")
 
@@ -70,13 +70,14 @@ def cmd_sentiment(args) -> int:
 
 def _read_args(task: str, args) -> dict:
     """The reader options that apply to a task's data."""
+    encoding = {"encoding": args.encoding}
     if task == "textgen":
-        return {"text_column": args.text_column}
+        return {"text_column": args.text_column, **encoding}
     if task == "translation":
-        return {}
+        return encoding
     if task == "forecasting":
         return {"time_column": args.time_column, "id_column": args.id_column}
-    return {"text_column": args.text_column, "label_column": args.label_column}
+    return {"text_column": args.text_column, "label_column": args.label_column, **encoding}
 
 
 def cmd_generate(args) -> int:
@@ -138,11 +139,13 @@ def cmd_forecast(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from tasks.cli_support import check_set_keys
     from tasks.registry import get_task
 
     cls = get_task(args.task)
     config = _parse_sets(args.set)
     config.setdefault("seed", args.seed)
+    check_set_keys(cls, args.task, config)
     try:
         pipeline = cls(**config)
     except TypeError as error:
@@ -326,21 +329,42 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seqkit",
         description=(
             "Recurrent sequence pipelines: sentiment analysis, text generation, translation "
-            "and forecasting."
+            "and forecasting. Use a shipped pretrained pipeline, train one on your data, "
+            "evaluate it and export it."
+        ),
+        epilog=(
+            'examples: seqkit demo | seqkit sentiment "A moving film." | '
+            "seqkit train sentiment --data train.csv --out runs/clf --set units=128. "
+            "TensorFlow's log lines are hidden; --verbose shows them."
         ),
     )
+    parser.add_argument(
+        "--verbose", dest="logs", action="store_true", help="show TensorFlow's log lines"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    logs = argparse.ArgumentParser(add_help=False)  # `seqkit <command> ... --verbose` too
+    logs.add_argument(
+        "--verbose",
+        dest="logs",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show TensorFlow's log lines",
+    )
 
-    p = sub.add_parser("demo", help="run every shipped pipeline on a few examples")
+    p = sub.add_parser("demo", help="run every shipped pipeline on a few examples", parents=[logs])
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("sentiment", help="classify texts (arguments, or one per line on stdin)")
+    p = sub.add_parser(
+        "sentiment", help="classify texts (arguments, or one per line on stdin)", parents=[logs]
+    )
     p.add_argument("texts", nargs="*")
     p.add_argument("--model", default="sentiment", help="shipped name or saved folder")
     p.add_argument("--explain", type=int, default=0, metavar="K", help="show the K top words")
     p.set_defaults(func=cmd_sentiment)
 
-    p = sub.add_parser("generate", help="continue a prompt with a text-generation pipeline")
+    p = sub.add_parser(
+        "generate", help="continue a prompt with a text-generation pipeline", parents=[logs]
+    )
     p.add_argument("prompt", nargs="?", help="text to continue (default: standard input)")
     p.add_argument("--model", default="textgen", help="shipped name or saved folder")
     p.add_argument("--max-length", type=int, default=300, help="new tokens to generate")
@@ -351,13 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="append", help="end the text before this string")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("translate", help="translate texts (arguments, or one per line on stdin)")
+    p = sub.add_parser(
+        "translate", help="translate texts (arguments, or one per line on stdin)", parents=[logs]
+    )
     p.add_argument("texts", nargs="*")
     p.add_argument("--model", default="translation", help="shipped name or saved folder")
     p.add_argument("--beam-width", type=int, default=4, help="1 is greedy")
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("forecast", help="quantile forecasts after the last row of each series")
+    p = sub.add_parser(
+        "forecast", help="quantile forecasts after the last row of each series", parents=[logs]
+    )
     p.add_argument("data", help="CSV of date, ticker, close (and covariates)")
     p.add_argument("--model", default="forecasting", help="shipped name or saved folder")
     p.add_argument("--horizon", type=int, default=None, help="steps to show (<= the model's)")
@@ -390,20 +418,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default="label")
     p.add_argument("--time-column", default="date")
     p.add_argument("--id-column", default="ticker")
-    p.add_argument("--verbose", type=int, default=1)
+    p.add_argument("--encoding", default="utf-8", help="the data files' text encoding")
+    p.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        help="0 silent, 1 progress bars, 2 a line per epoch (TensorFlow's logs: seqkit --verbose)",
+    )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="metrics of a saved pipeline on labelled data")
+    p = sub.add_parser(
+        "evaluate", help="metrics of a saved pipeline on labelled data", parents=[logs]
+    )
     p.add_argument("model", help="saved folder or shipped name")
     p.add_argument("--data", required=True)
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--time-column", default="date")
     p.add_argument("--id-column", default="ticker")
+    p.add_argument("--encoding", default="utf-8", help="the data file's text encoding")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
-        "export", help="write a SavedModel that serves raw inputs, or ONNX / LiteRT files"
+        "export",
+        help="write a SavedModel that serves raw inputs, or ONNX / LiteRT files",
+        parents=[logs],
     )
     p.add_argument("model", help="saved folder or shipped name")
     p.add_argument("out", help="folder to write (must not exist, unless --overwrite)")
@@ -419,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("upgrade", help="re-save a pipeline folder written by an older seqkit")
+    p = sub.add_parser(
+        "upgrade", help="re-save a pipeline folder written by an older seqkit", parents=[logs]
+    )
     p.add_argument("old", help="the saved folder")
     p.add_argument("new", help="where to write it in this seqkit's layout (may equal old)")
     p.set_defaults(func=cmd_upgrade)
@@ -429,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tasks.cli_support import quiet_tensorflow
+
+    quiet_tensorflow(verbose=args.logs)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as error:

@@ -122,3 +122,53 @@ def test_translation_reads_a_latin_1_tsv_with_encoding(tmp_path):
     with pytest.raises(PipelineError, match=r"is not UTF-8 \(byte 0xe9 at position 19\); pass"):
         mt.fit(str(latin), epochs=1)
     assert mt._read(str(latin), encoding="latin-1").texts == ["Ve.", "Café."]
+
+
+# ------------------------------------------------------------------ a quiet, fast CLI (item 6)
+LOG_STARTS = ("W0000", "I0000", "E0000", "WARNING: All log messages")
+
+
+def _seqkit(*argv):
+    code = "import sys, tasks.cli; sys.exit(tasks.cli.main(sys.argv[1:]))"
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+
+
+def test_help_and_argument_errors_answer_fast_without_importing_tensorflow():
+    import time
+
+    for argv, code in ((["--help"], 0), (["sentiment", "--bogus"], 2)):
+        start = time.monotonic()
+        done = _seqkit(*argv)
+        assert time.monotonic() - start < 2.0, argv
+        assert done.returncode == code
+        assert not [line for line in done.stderr.splitlines() if line.startswith(LOG_STARTS)]
+    assert "more to come" not in _seqkit("--help").stdout
+    code = "import sys, tasks.cli; tasks.cli.build_parser(); print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == (
+        "False\n"
+    )
+
+
+def test_a_real_call_prints_no_tensorflow_log_lines_unless_verbose():
+    done = _seqkit("sentiment", "good")
+    assert done.returncode == 0 and done.stdout.startswith("positive\t")
+    assert not [line for line in done.stderr.splitlines() if line.startswith(LOG_STARTS)], (
+        done.stderr
+    )
+    assert done.stderr == ""
+
+
+def test_set_with_a_wrong_key_lists_the_settings_and_suggests_the_nearest(capsys):
+    from tasks.cli import main
+
+    argv = ["train", "sentiment", "--data", "x.csv", "--out", "y", "--set", "unit=32"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "seqkit train: error: --set unit=...: sentiment has no setting 'unit'. Did you mean "
+        "'units'? The settings are: bidirectional, cell, "
+    )
+    assert err.count("\n") == 1

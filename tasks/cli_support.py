@@ -1,0 +1,78 @@
+"""Helpers of the ``seqkit`` command: quiet TensorFlow, check ``--set`` keys.
+
+No absl / XLA / CUDA log lines unless asked (``seqkit --verbose``):
+
+TensorFlow's C++ side writes lines such as ``I0000 ... oneDNN custom operations
+are on``, ``Could not find cuda drivers`` and ``E0000 ... failed call to cuInit``
+straight to the process's standard error while it is imported and while it
+looks for devices, before ``TF_CPP_MIN_LOG_LEVEL`` takes effect (absl's
+logging is not initialised yet). :func:`quiet_tensorflow` therefore sets the
+levels (C++, absl, Python) and imports TensorFlow with file descriptor 2
+pointed at ``/dev/null``; an import error is still raised, after standard
+error is back. ``seqkit --verbose ...`` skips all of it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import sys
+
+__all__ = ["quiet_tensorflow", "check_set_keys"]
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Silences TensorFlow's start-up and log lines in this process (unless ``verbose``).
+
+    Call it before TensorFlow is imported; once it is, only the levels are set.
+
+    Args:
+        verbose: True leaves every log line as TensorFlow prints it.
+    """
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ INFO, WARNING and ERROR lines
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        _import_with_stderr_closed()
+    import absl.logging
+    import tensorflow as tf
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
+
+
+def _import_with_stderr_closed() -> None:
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real file descriptor 2 (an embedding host)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import keras  # noqa: F401  (imports TensorFlow, the backend)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe ("failed call to cuInit")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def check_set_keys(cls, task: str, config: dict) -> None:
+    """Refuses a --set key the task's constructor does not take: the valid keys, the nearest."""
+    params = inspect.signature(cls.__init__).parameters
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    valid = sorted(k for k, p in params.items() if k != "self" and p.kind in named)
+    old = getattr(cls.__init__, "renamed_arguments", {})
+    for key in config:
+        if key not in valid and key not in old:
+            near = difflib.get_close_matches(key, valid, n=1)
+            hint = f"Did you mean {near[0]!r}? " if near else ""
+            raise ValueError(
+                f"--set {key}=...: {task} has no setting {key!r}. {hint}"
+                f"The settings are: {', '.join(valid)}."
+            )
