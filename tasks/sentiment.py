@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -399,7 +400,8 @@ class SentimentPipeline(Pipeline):
     def predict_proba(self, inputs, batch_size: int = 256) -> np.ndarray:
         """Class probabilities, shape (n_texts, n_classes), columns in ``self.labels`` order."""
         texts = self._texts(inputs, "predict_proba")
-        return softmax(self._logits(self.preprocessor.encode(texts), batch_size))
+        self.preprocessor.warn_truncated(texts, ids := self.preprocessor.encode(texts))
+        return softmax(self._logits(ids, batch_size))
 
     def predict(self, inputs, batch_size: int = 256) -> list[dict]:
         """Labels and scores: ``[{"label": ..., "score": ...}]``, one per text.
@@ -448,7 +450,9 @@ class SentimentPipeline(Pipeline):
 
         Returns:
             ``[(word, weight), ...]`` for the words the model reads (after
-            normalisation and truncation), in text order.
+            normalisation and truncation: the last ``max_length`` words, or the
+            first with ``truncating="post"``, with a warning saying which), in text
+            order; in float64, so a near-certain prediction still ranks its words.
         """
         if not isinstance(text, str):
             raise PipelineError(f"explain() takes one string; received {type(text).__name__}.")
@@ -456,21 +460,27 @@ class SentimentPipeline(Pipeline):
         self._require_fitted("explain")
         ids = self.preprocessor.encode([text])[0]
         words = self.vectorizer.tokens(text)
-        if self.vectorizer.truncating == "pre":
-            words = words[len(words) - len(ids) :]
-        else:
-            words = words[: len(ids)]
+        first = len(words) - len(ids) if self.vectorizer.truncating == "pre" else 0
+        if len(words) > len(ids):
+            how = f"max_length={len(ids)}, truncating={self.vectorizer.truncating!r}"
+            warnings.warn(
+                f"The text has {len(words)} words; the model reads only words {first + 1} to "
+                f"{first + len(ids)} ({how}), and those are the ones explained.",
+                stacklevel=2,
+            )
         if len(ids) == 0:
             return []
+        words = words[first : first + len(ids)]
         variants = [ids] + [np.delete(ids, i) for i in range(len(ids))]
-        proba = softmax(self._logits(variants))
+        proba = softmax(self._logits(variants).astype(np.float64))
         if label is None:
             k = int(proba[0].argmax())
         elif label in self.labels:
             k = self.labels.index(label)
         else:
             raise PipelineError(f"Received `label={label!r}`; expected one of {self.labels}.")
-        weights = proba[0, k] - proba[1:, k]
+        rest = np.delete(proba, k, axis=1).sum(axis=1)  # 1 - p, exact where p rounds to 1
+        weights = rest[1:] - rest[0] if proba[0, k] > 0.5 else proba[0, k] - proba[1:, k]
         return [(w, float(v)) for w, v in zip(words, weights)]
 
     # ----------------------------------------------------------------- export

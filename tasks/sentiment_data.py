@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -97,13 +99,42 @@ class SentimentPreprocessor(Preprocessor):
         """One int32 array of word ids per text (truncated, not padded)."""
         return self.vectorizer.encode(texts)
 
+    def truncated(self, texts: list[str], ids: list[np.ndarray]) -> list[tuple[int, int]]:
+        """``(index, words)`` of the texts longer than ``max_length`` words (``ids``: theirs)."""
+        m = self.vectorizer.max_length
+        full = [i for i, x in enumerate(ids) if len(x) == m]  # at the limit: maybe cut
+        if not full:
+            return []
+        words = self.vectorizer.split(tf.constant([texts[i] for i in full])).row_lengths()
+        return [(i, int(n)) for i, n in zip(full, words.numpy()) if n > m]
+
+    def warn_truncated(self, texts: list[str], ids: list[np.ndarray], stacklevel: int = 4):
+        """One warning naming how many texts were cut to ``max_length`` words (as translation's)."""
+        long = self.truncated(texts, ids)
+        if long:
+            m, how = self.vectorizer.max_length, self.vectorizer.truncating
+            warnings.warn(
+                f"{len(long)} text(s) (e.g. number {long[0][0]}, {long[0][1]} words) are longer "
+                f"than max_length={m}; only their {'last' if how == 'pre' else 'first'} {m} "
+                f"words are read (truncating={how!r}).",
+                stacklevel=stacklevel,
+            )
+
+    def _aligned(self, labels) -> list:
+        """Whole-number labels of data read as ints, for a pipeline saved with them as
+        strings ('0', '1': CSV labels before seqkit 0.2.1)."""
+        if all(isinstance(x, str) for x in self.labels) and all(isinstance(x, int) for x in labels):
+            return [str(x) for x in labels]
+        return list(labels)
+
     def label_ids(self, labels) -> np.ndarray:
         """Class ids (positions in ``labels``) of a list of labels."""
         index = {label: i for i, label in enumerate(self.labels)}
-        return np.array([index[label] for label in labels], dtype=np.int32)
+        return np.array([index[label] for label in self._aligned(labels)], dtype=np.int32)
 
     def check_labels(self, labels, name: str) -> None:
         """Refuses ``labels`` (of data called ``name``) that are not among the fitted ones."""
+        labels = self._aligned(labels)
         unknown = sorted({str(x) for x in labels} - {str(x) for x in self.labels})
         if unknown:
             raise DataError(

@@ -57,7 +57,7 @@ def test_tsv_gz_with_named_columns(tmp_path):
         f.write("review\ty\ngood film\t1\nbad film\t0\n")
     read = read_text_classification(str(path), text_column="review", label_column="y")
     assert read.texts == ["good film", "bad film"]
-    assert read.labels == ["1", "0"]  # cells are read as strings
+    assert read.labels == [1, 0]  # whole numbers become ints, as in a DataFrame
     assert read.source == str(path)
 
 

@@ -22,6 +22,7 @@ what was wrong and how to fix it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -109,7 +110,19 @@ def _read_table(path: str, text_column, label_column, need_labels, sep=None, enc
         raise undecodable(path, encoding, error) from None
     except pd.errors.ParserError as error:
         raise DataError(f"{path}: could not be read as a table ({error}).") from None
-    return _from_frame(frame, text_column, label_column, path, need_labels)
+    texts, labels = _from_frame(frame, text_column, label_column, path, need_labels)
+    return texts, _whole_numbers(labels)
+
+
+_WHOLE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*")
+
+
+def _whole_numbers(labels):
+    """A file's labels as ints when every one is a whole number ("1", "0.0"), as a
+    DataFrame's numbers are; otherwise unchanged (strings)."""
+    if labels and all(isinstance(x, str) and _WHOLE.fullmatch(x) for x in labels):
+        return [int(x.strip().split(".")[0]) for x in labels]
+    return labels
 
 
 def _read_folder(path: str, encoding="utf-8"):

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -580,3 +581,62 @@ def test_seqkit_train_evaluate_export_commands(tmp_path, capsys):
     # A wrong column is reported in one line, exit status 2.
     assert main(["evaluate", str(tmp_path / "clf"), "--data", str(tmp_path / "train.csv")]) == 2
     assert "no text column 'text'; the columns are ['review', 'y']" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- a new user's long texts and labels (issue 18)
+def test_predict_warns_once_per_call_on_texts_longer_than_max_length(trained):
+    words = "the film was great and the actor".split()
+    texts = ["a good film", " ".join(words * 5), " ".join(words * 8)[: -len(" actor")]]
+    exact = " ".join((words * 4)[:24])  # exactly max_length = 24 words: nothing is cut
+    for call in (trained.predict, trained.predict_proba):
+        with pytest.warns(UserWarning) as caught:
+            call(texts + [exact])
+        assert [str(w.message) for w in caught] == [
+            "2 text(s) (e.g. number 1, 35 words) are longer than max_length=24; only their "
+            "last 24 words are read (truncating='pre')."
+        ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trained.predict([exact, "a good film"])
+
+
+def test_explain_covers_the_words_the_model_reads_and_says_which(trained, monkeypatch):
+    text = "great " + " ".join(["the film was dull and the actor"] * 4)  # 29 words
+    words = trained.vectorizer.tokens(text)
+    with pytest.warns(UserWarning) as caught:
+        weights = trained.explain(text)
+    assert [str(w.message) for w in caught] == [
+        "The text has 29 words; the model reads only words 6 to 29 (max_length=24, "
+        "truncating='pre'), and those are the ones explained."
+    ]
+    assert [w for w, _ in weights] == words[5:]  # the start ("great ...") is not read
+    monkeypatch.setattr(trained.vectorizer, "truncating", "post")
+    with pytest.warns(UserWarning, match=r"reads only words 1 to 24 \(max_length=24, trunc"):
+        weights = trained.explain(text)
+    assert [w for w, _ in weights] == words[:24]
+
+
+def test_explain_ranks_the_words_of_a_near_certain_prediction(trained, monkeypatch):
+    # p(positive) rounds to 1.0 in float32: weights used to be all zero.
+    def saturated(variants, batch_size=256, heads=False):
+        margin = np.array([45.0 + 0.1 * len(v) for v in variants])  # each word adds to it
+        return np.stack([-margin / 2, margin / 2], axis=1).astype(np.float32)
+
+    monkeypatch.setattr(trained, "_logits", saturated)
+    weights = [v for _, v in trained.explain("the film was great and the actor")]
+    assert len(weights) == 7 and all(v > 0 for v in weights)
+    assert all(v < 0 for _, v in trained.explain("the film was great", label="negative"))
+
+
+def test_whole_number_labels_from_a_csv_stay_integers(tmp_path):
+    texts, labels = make_reviews(80, labels=(0.0, 1.0))
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    assert "1.0" in path.read_text()
+    clf = SentimentPipeline(**SMALL).fit(str(path), epochs=1, verbose=0, checkpoint_dir=None)
+    assert clf.labels == [0, 1] and clf.predict("a great film")[0]["label"] in (0, 1)
+    assert clf.evaluate(str(path))["labels"] == [0, 1]
+    old = SentimentPipeline(**SMALL)  # saved before: CSV labels were the strings '0', '1'
+    old.preprocessor.labels = ["0", "1"]
+    old.preprocessor.check_labels([1, 0], "data")
+    assert old.preprocessor.label_ids([1, 0]).tolist() == [1, 0]
