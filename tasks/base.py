@@ -17,11 +17,11 @@ checkpoints and resume, seeds, ``tf.distribute`` strategies); writing runs on
 
 Saved pipelines are folders holding ``pipeline.json`` (task, hyperparameters,
 format version, the seqkit version that wrote it), ``assets.json`` (the
-preprocessor's state and the task's extras) and ``model.weights.h5``. Nothing
-is unpickled and no class named in a file is imported: loading rebuilds the
-model from the task's own code and reads only weights. Folders written by
-seqkit 0.1.0 (format 1) load too: their weights are mapped onto the new
-layout (``seqkit upgrade OLD NEW`` re-saves one).
+preprocessor's state and the task's extras), ``model.weights.h5`` and
+``CHECKSUMS.sha256`` (:mod:`tasks.integrity`, checked by load). Nothing is
+unpickled and no class named in a file is imported: loading rebuilds the model
+from the task's own code and reads only weights. Folders of seqkit 0.1.0
+(format 1) load too, mapped onto the new layout (``seqkit upgrade`` re-saves one).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from tasks.arguments import (
     rate_arg,
     renamed_arguments,
 )
+from tasks.integrity import write_checksums
 from tasks.legacy import load_legacy_weights
 from tasks.preprocessor import Preprocessor
 from tasks.registry import check_inside, read_json, register, write_json
@@ -72,8 +73,7 @@ class Task:
     """Base class of the task pipelines. Subclasses implement the hooks at the end.
 
     Hooks:
-        _read(data, need_labels, **read_kwargs): user data -> the task's data container.
-        _read_fine_tune(data, **read_kwargs): the same for fine-tuning data.
+        _read(data, need_labels, **kw), _read_fine_tune(data, **kw): data -> the task's container.
         _subset(data, index): rows of a container.
         _fit_preprocessor(train): fits ``self.preprocessor`` (and task extras).
         _check_fine_tune_data(data, name): refuses data the fitted preprocessor cannot take.
@@ -348,12 +348,12 @@ class Task:
         with atomic_folder(path) as tmp:
             write_json(os.path.join(tmp, CONFIG_FILE), meta)
             write_json(os.path.join(tmp, ASSETS_FILE), self._all_assets())
-            # A model without an optimizer: the saved weights hold no Adam slots
-            # (a third of the size; fine_tune starts a fresh optimizer anyway).
+            # No optimizer: no Adam slots saved (a third of the size; fine_tune starts afresh).
             weights = os.path.join(tmp, WEIGHTS_FILE)
             self._bare_model().save_weights(weights)
             if weights_dtype == "float16":
                 halve_weights(weights)
+            write_checksums(tmp)  # tasks.load names a damaged file
         return path
 
     def _bare_model(self):

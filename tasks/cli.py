@@ -191,7 +191,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-_SAVED_FILES = ("pipeline.json", "assets.json", "model.weights.h5")
+_SAVED_FILES = ("pipeline.json", "assets.json", "model.weights.h5", "CHECKSUMS.sha256")
 
 
 def cmd_upgrade(args) -> int:

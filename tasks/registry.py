@@ -160,6 +160,9 @@ def load(path_or_name: str):
     if not os.path.isfile(config_path):
         raise UsageError(f"{path} is not a saved pipeline: it has no {CONFIG_FILE}.")
     check_inside(path, config_path)
+    from tasks.integrity import verify_folder
+
+    verify_folder(path)  # CHECKSUMS.sha256: a damaged file is named as damaged
     meta = read_json(config_path)
     if not isinstance(meta, dict) or "task" not in meta or "config" not in meta:
         raise UsageError(f"{config_path} lacks the 'task' and 'config' entries.")

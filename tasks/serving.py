@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 from seqkit.export import atomic_folder, exporting
+from tasks.integrity import write_checksums
 
 __all__ = ["track_served_variables", "write_saved_model"]
 
@@ -34,6 +35,8 @@ def write_saved_model(module, signatures: dict, path: str) -> str:
     with atomic_folder(os.fspath(path)) as tmp, exporting():
         track_served_variables(module, signatures)  # else TF Serving finds no weights
         tf.saved_model.save(module, tmp, signatures=signatures)
+        # Beside saved_model.pb; tf.saved_model.load does not read it (tasks.integrity).
+        write_checksums(tmp)
     return os.fspath(path)
 
 

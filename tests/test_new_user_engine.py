@@ -172,3 +172,74 @@ def test_set_with_a_wrong_key_lists_the_settings_and_suggests_the_nearest(capsys
         "'units'? The settings are: bidirectional, cell, "
     )
     assert err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ damaged saves (item 5)
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    clf = _tiny_clf()
+    clf.fit(make_reviews(40), epochs=1, verbose=0, checkpoint_dir=None)
+    return clf, clf.save(str(tmp_path_factory.mktemp("save") / "clf"))
+
+
+def _truncate(path):
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    return shutil.copytree(folder, tmp_path / "copy")
+
+
+def test_a_truncated_weights_file_is_reported_as_damaged(saved, tmp_path):
+    import tasks
+
+    folder = _copy(saved[1], tmp_path)
+    lines = (folder / "CHECKSUMS.sha256").read_text().splitlines()
+    assert sorted(line.split("  ")[1] for line in lines) == [
+        "assets.json",
+        "model.weights.h5",
+        "pipeline.json",
+    ]
+    assert tasks.load(str(folder)).predict("good")  # intact: loads
+    _truncate(folder / "model.weights.h5")
+    with pytest.raises(tasks.PipelineError) as info:
+        tasks.load(str(folder))
+    assert str(info.value) == (
+        f"{folder / 'model.weights.h5'} is damaged (truncated or altered); re-save or "
+        "re-download it."
+    )
+
+
+def test_an_altered_assets_file_is_damaged_and_an_old_folder_without_checksums_loads(
+    saved, tmp_path
+):
+    import tasks
+
+    folder = _copy(saved[1], tmp_path)
+    with open(folder / "assets.json", "a") as f:
+        f.write(" ")
+    with pytest.raises(tasks.PipelineError, match=r"assets.json is damaged \(truncated or alt"):
+        tasks.load(str(folder))
+    (folder / "CHECKSUMS.sha256").unlink()  # as saved before checksums existed
+    assert tasks.load(str(folder)).predict("good")
+    _truncate(folder / "model.weights.h5")  # old folder, truncated: still named as damaged
+    with pytest.raises(tasks.PipelineError, match=r"model.weights.h5 is damaged \(truncated"):
+        tasks.load(str(folder))
+
+
+def test_a_savedmodel_export_has_checksums_that_name_a_truncated_variables_file(saved, tmp_path):
+    from tasks.integrity import verify_folder
+
+    out = tmp_path / "serving"
+    saved[0].export(str(out))
+    listed = [line.split("  ")[1] for line in (out / "CHECKSUMS.sha256").read_text().splitlines()]
+    assert "saved_model.pb" in listed and "variables/variables.index" in listed
+    verify_folder(str(out), weights_file=None)
+    data = out / "variables" / "variables.data-00000-of-00001"
+    _truncate(data)
+    with pytest.raises(ValueError, match=r"variables.data-00000-of-00001 is damaged \(truncated"):
+        verify_folder(str(out), weights_file=None)
