@@ -141,7 +141,15 @@ class TextGenPipeline(Pipeline):
         }
 
     # ----------------------------------------------------------------- hooks
-    def _read(self, data, need_labels=True, text_column="text", encoding="utf-8", **kwargs):
+    def _read(
+        self,
+        data,
+        need_labels=True,
+        text_column="text",
+        encoding="utf-8",
+        _purpose="training",
+        **kwargs,
+    ):
         if isinstance(data, TextFileStream) and not kwargs:
             return data
         if kwargs:
@@ -150,7 +158,7 @@ class TextGenPipeline(Pipeline):
                 "text_column or encoding."
             )
         try:
-            return read_corpus(data, text_column=text_column, encoding=encoding)
+            return read_corpus(data, text_column, encoding, purpose=_purpose)
         except DataError as error:
             raise PipelineError(str(error)) from None
 
@@ -266,7 +274,7 @@ class TextGenPipeline(Pipeline):
         """
         self._require_fitted("evaluate")
         batch_size = int_arg("batch_size", batch_size)
-        corpus = self._read(data, **read_kwargs)
+        corpus = self._read(data, _purpose="evaluate", **read_kwargs)
         if isinstance(corpus, TextFileStream):
             corpus = TextCorpus("".join(self.preprocessor.chunks(corpus)))  # (read whole)
         ids = self.preprocessor(corpus)

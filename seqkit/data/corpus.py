@@ -173,7 +173,9 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def read_corpus(data, text_column: str = "text", encoding: str = "utf-8") -> TextCorpus:
+def read_corpus(
+    data, text_column: str = "text", encoding: str = "utf-8", purpose: str = "training"
+) -> TextCorpus:
     """Reads training text from any of the forms ``TextGenPipeline.fit`` accepts.
 
     Args:
@@ -184,6 +186,8 @@ def read_corpus(data, text_column: str = "text", encoding: str = "utf-8") -> Tex
 
         text_column: the DataFrame column (or dataset dict key) holding the texts.
         encoding: the encoding of a file.
+        purpose: what the text is for, as errors name it: "training" (the
+            default), or the call that scores it (e.g. "evaluate").
 
     Returns:
         A :class:`TextCorpus`. Raises :class:`~seqkit.errors.DataError` for a
@@ -233,11 +237,15 @@ def read_corpus(data, text_column: str = "text", encoding: str = "utf-8") -> Tex
         text, where = _join_documents(docs), "the dataset"
     else:
         raise DataError(
-            f"Cannot read training text from a {type(data).__name__}; pass a string, a file "
+            f"Cannot read {'training text' if purpose == 'training' else 'text'} from a "
+            f"{type(data).__name__}; pass a string, a file "
             "path, a list of documents, a pandas Series/DataFrame or a tf.data.Dataset."
         )
     if not text or not text.strip():
-        raise DataError(f"The training text is empty ({where}); give some text to learn from.")
+        if purpose == "training":
+            raise DataError(f"The training text is empty ({where}); give some text to learn from.")
+        source = "" if where == "the text" else f" ({where})"
+        raise DataError(f"The text given to {purpose}() is empty{source}; give some text to score.")
     return TextCorpus(text)
 
 

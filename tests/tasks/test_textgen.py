@@ -479,3 +479,20 @@ def test_time_limit_and_learning_rate_decay():
         lm.fit(make_text(100), lr_decay=0)
     with pytest.raises(PipelineError, match="Received `time_limit=-1`; expected a positive number"):
         lm.fit(make_text(100), time_limit=-1)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("", "The text given to evaluate() is empty; give some text to score."),
+        (
+            ["", " "],
+            "The text given to evaluate() is empty (the documents); give some text to score.",
+        ),
+        (42, "Cannot read text from a int; pass a string, a file path, a list of documents"),
+    ],
+)
+def test_evaluate_names_itself_on_empty_or_unreadable_text(lm, data, message):
+    with pytest.raises(PipelineError) as error:
+        lm.evaluate(data)
+    assert str(error.value).startswith(message)
