@@ -236,6 +236,22 @@ def summary(report: dict) -> dict:
     }
 
 
+_PRICES = ("close", "open", "high", "low", "adj close", "adj_close", "adjclose", "price")
+
+
+def y_label(target: str) -> str:
+    """The y-axis label of a forecast plot: the target column, and its units where known.
+
+    >>> y_label("close"), y_label("load_mw")
+    ('close (price, in the data\'s currency)', 'load_mw')
+    """
+    if str(target).lower() in _PRICES:
+        return f"{target} (price, in the data's currency)"
+    if str(target).lower() == "volume":
+        return f"{target} (shares traded)"
+    return str(target)
+
+
 def plot(pipeline, data, path: str, key, id_column: str, time_column: str, last: int) -> str:
     """Draws the last ``last`` rows of series ``key`` of ``data`` (a SeriesData), the
     pipeline's forecast after them and its outermost interval, into the image ``path``."""
@@ -257,6 +273,8 @@ def plot(pipeline, data, path: str, key, id_column: str, time_column: str, last:
     ax.plot(fc["date"], fc["forecast"], label="forecast", color="tab:blue")
     ax.fill_between(fc["date"], fc[lo], fc[hi], alpha=0.3, label=f"{lo}-{hi}")
     ax.set_title(f"{key}: {pipeline.horizon}-step forecast")
+    ax.set_ylabel(y_label(pipeline.target))
+    ax.set_xlabel(time_column)
     ax.legend()
     fig.autofmt_xdate()
     fig.tight_layout()

@@ -243,3 +243,20 @@ def test_a_savedmodel_export_has_checksums_that_name_a_truncated_variables_file(
     _truncate(data)
     with pytest.raises(ValueError, match=r"variables.data-00000-of-00001 is damaged \(truncated"):
         verify_folder(str(out), weights_file=None)
+
+
+# ------------------------------------------------------------------ smaller ones (item 8)
+def test_forecast_plots_label_the_y_axis_with_the_target_and_its_units(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import tasks
+    from tasks.cli import demo_prices
+
+    labels = []
+    close = plt.close
+    monkeypatch.setattr(
+        plt, "close", lambda fig: (labels.append(fig.axes[0].get_ylabel()), close(fig))
+    )
+    path = tasks.load("forecasting").plot(demo_prices(), str(tmp_path / "fc.png"))
+    assert os.path.getsize(path) > 1000
+    assert labels == ["close (price, in the data's currency)"]
