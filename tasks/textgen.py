@@ -52,6 +52,9 @@ __all__ = ["TextGenPipeline", "TextGenPreprocessor", "RecurrentLM", "TextCorpus"
 
 _ON_UNKNOWN = ("replace", "error")
 MAX_GENERATED = 1_000_000  # tokens per generate() call
+# Tokens per call that returns the text at once (about 30 s on a CPU, with nothing shown
+# meanwhile); stream=True shows the text as it comes and goes up to MAX_GENERATED.
+MAX_AT_ONCE = 20_000
 # A recurrent weight today: layers/recurrent_stack/rnns/<class>[_i]/cell/vars/<k>; seqkit
 # 0.1.0 kept the recurrent layers in the model's own list: layers/<class>[_i]/cell/vars/<k>.
 _STACK_PATH = re.compile(r"layers/recurrent_stack/rnns/(.+)")
@@ -373,7 +376,7 @@ class TextGenPipeline(Pipeline):
         Args:
             prompt: text to continue ("" starts a fresh text, after a line break).
             max_length: number of new tokens (characters or words) to generate, at most
-                1,000,000.
+                20,000 (1,000,000 with ``stream=True``, which shows the text as it comes).
             temperature: 0 is greedy (deterministic); higher is more random (default 1.0).
             top_k: draw only among the k most likely tokens.
             top_p: draw only from the nucleus holding probability mass p.
@@ -400,6 +403,13 @@ class TextGenPipeline(Pipeline):
         """
         self._require_fitted("generate")
         max_length = int_arg("max_length", max_length, maximum=MAX_GENERATED)
+        if max_length > MAX_AT_ONCE and not stream:
+            raise PipelineError(
+                f"Received `max_length={max_length}`; generate() returns at most {MAX_AT_ONCE:,} "
+                "new tokens at once (about 30 s on a CPU, with nothing shown meanwhile). Pass "
+                "stream=True to get the text piece by piece as it is made (up to "
+                f"{MAX_GENERATED:,}), or generate in parts, each continuing the last."
+            )
         num_samples = int_arg("num_samples", num_samples)
         params = sampling_parameters(sampler, temperature, top_k, top_p)
         if seed is None:

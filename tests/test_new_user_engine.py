@@ -260,3 +260,19 @@ def test_forecast_plots_label_the_y_axis_with_the_target_and_its_units(tmp_path,
     path = tasks.load("forecasting").plot(demo_prices(), str(tmp_path / "fc.png"))
     assert os.path.getsize(path) > 1000
     assert labels == ["close (price, in the data's currency)"]
+
+
+def test_generate_caps_a_long_text_at_once_and_says_to_stream_it():
+    import tasks
+
+    lm = tasks.load("textgen")
+    with pytest.raises(tasks.PipelineError) as info:
+        lm.generate("ROMEO:", max_length=100000)
+    assert str(info.value) == (
+        "Received `max_length=100000`; generate() returns at most 20,000 new tokens at once "
+        "(about 30 s on a CPU, with nothing shown meanwhile). Pass stream=True to get the text "
+        "piece by piece as it is made (up to 1,000,000), or generate in parts, each continuing "
+        "the last."
+    )
+    pieces = lm.generate("ROMEO:", max_length=100000, stream=True, seed=1)
+    assert isinstance(next(iter(pieces)), str)  # streamed: the text shows as it comes
