@@ -76,7 +76,7 @@ def _read_args(task: str, args) -> dict:
     if task == "translation":
         return encoding
     if task == "forecasting":
-        return {"time_column": args.time_column, "id_column": args.id_column}
+        return {"time_column": args.time_column, "id_column": args.id_column, **encoding}
     return {"text_column": args.text_column, "label_column": args.label_column, **encoding}
 
 
@@ -129,7 +129,11 @@ def cmd_forecast(args) -> int:
             f"Received `--horizon {args.horizon}`; this model forecasts 1 to {fc.horizon} steps."
         )
     out = fc.predict(
-        args.data, time_column=args.time_column, id_column=args.id_column, missing=args.missing
+        args.data,
+        time_column=args.time_column,
+        id_column=args.id_column,
+        missing=args.missing,
+        encoding=args.encoding,
     )
     if args.horizon is not None:
         out = out[out.step <= args.horizon]
@@ -392,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-column", default="date")
     p.add_argument("--id-column", default="ticker")
     p.add_argument("--missing", default="error", choices=["error", "ffill"])
+    p.add_argument("--encoding", default="utf-8", help="the CSV's text encoding")
     p.set_defaults(func=cmd_forecast)
 
     p = sub.add_parser("train", help="train a pipeline on your data and save it")

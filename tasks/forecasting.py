@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from seqkit.data import SeriesData
+from seqkit.data import SeriesData, read_csv_file
 from seqkit.layers import RecurrentStack
 from tasks import forecasting_backtest as B
 from tasks.base import Pipeline, PipelineError, cell_arg, int_arg, rate_arg
@@ -139,7 +140,9 @@ class ForecastPipeline(Pipeline):
         return int(np.argmin([abs(q - 0.5) for q in self.quantiles]))
 
     # ----------------------------------------------------------------- reading
-    def _read(self, data, need_labels=True, **read_kwargs) -> SeriesData:
+    def _read(self, data, need_labels=True, encoding="utf-8", **read_kwargs) -> SeriesData:
+        if isinstance(data, str | os.PathLike) and os.path.isfile(data):  # any text encoding
+            data = read_csv_file(os.fspath(data), encoding)
         return self.preprocessor.read(data, **read_kwargs)
 
     def _long_enough(self, data: SeriesData, what: str) -> SeriesData:
@@ -231,7 +234,8 @@ class ForecastPipeline(Pipeline):
             ``time_column``, ``id_column``, ``missing`` ("error" or "ffill"),
             ``window_stride`` (use every k-th origin) and ``columns`` (renames the
             data's columns first, ``{"Close": "close"}``; names that differ only
-            in case match without it, with a warning).
+            in case match without it, with a warning); ``encoding`` for a CSV
+            that is not UTF-8.
         """
         self.preprocessor = ForecastPreprocessor(**self.preprocessor.get_config())
         self._forecaster = None
@@ -256,7 +260,13 @@ class ForecastPipeline(Pipeline):
         return np.concatenate(out) if out else np.zeros((0, self.horizon, len(self.quantiles)))
 
     def predict(
-        self, history, time_column="date", id_column="ticker", missing="error", columns=None
+        self,
+        history,
+        time_column="date",
+        id_column="ticker",
+        missing="error",
+        columns=None,
+        encoding="utf-8",
     ):
         """Forecasts ``horizon`` steps after the last row of every series in ``history``.
 
@@ -270,6 +280,7 @@ class ForecastPipeline(Pipeline):
             columns: renames the data's columns first, e.g. ``{"Adj Close": "close"}``;
                 names that differ only in case (``Close``) match without it, with
                 a warning.
+            encoding: the text encoding of a CSV file (e.g. "latin-1").
 
         Returns:
             A DataFrame with columns ``id``, ``date`` (the next business days),
@@ -284,6 +295,7 @@ class ForecastPipeline(Pipeline):
             missing=missing,
             columns=columns,
             derive_covariates=True,
+            encoding=encoding,
         )
         windows, keys, last_dates = self.preprocessor.history_windows(data)
         q = self._forecast_windows(windows)
@@ -309,6 +321,7 @@ class ForecastPipeline(Pipeline):
         missing="error",
         significance: float = 0.05,
         columns=None,
+        encoding="utf-8",
     ) -> dict:
         """Rolling-origin backtest of the model and the naive, drift and seasonal-naive
         baselines on the same origins.
@@ -344,6 +357,7 @@ class ForecastPipeline(Pipeline):
             missing=missing,
             columns=columns,
             derive_covariates=True,
+            encoding=encoding,
         )
         return B.backtest(self, data, start, stride, H, significance)
 
@@ -360,6 +374,7 @@ class ForecastPipeline(Pipeline):
         id_column="ticker",
         last=120,
         columns=None,
+        encoding="utf-8",
     ):
         """Draws the last ``last`` rows of one series, the forecast and its interval."""
         data = self._read(
@@ -368,6 +383,7 @@ class ForecastPipeline(Pipeline):
             id_column=id_column,
             columns=columns,
             derive_covariates=True,
+            encoding=encoding,
         )
         return B.plot(self, data, path, id, id_column, time_column, last)
 

@@ -276,3 +276,18 @@ def test_generate_caps_a_long_text_at_once_and_says_to_stream_it():
     )
     pieces = lm.generate("ROMEO:", max_length=100000, stream=True, seed=1)
     assert isinstance(next(iter(pieces)), str)  # streamed: the text shows as it comes
+
+
+def test_forecasting_reads_a_latin_1_csv_with_encoding_and_the_cli_takes_it(tmp_path, capsys):
+    import tasks
+    from tasks.cli import demo_prices, main
+
+    latin = tmp_path / "prices.csv"
+    prices = demo_prices().assign(ticker="SOCIÉTÉ")
+    latin.write_bytes(prices.to_csv(index=False).encode("latin-1"))
+    fc = tasks.load("forecasting")
+    with pytest.raises(ValueError, match=r"prices.csv is not UTF-8 \(byte 0xc9 at position \d+\)"):
+        fc.predict(str(latin))
+    assert set(fc.predict(str(latin), encoding="latin-1").id) == {"SOCIÉTÉ"}
+    assert main(["forecast", str(latin), "--encoding", "latin-1", "--horizon", "1"]) == 0
+    assert "SOCIÉTÉ" in capsys.readouterr().out

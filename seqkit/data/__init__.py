@@ -11,6 +11,7 @@ checkpoints use to know their data:
 - sentence pairs for translation: :func:`read_pairs` -> :class:`PairData`;
 - text for a language model: :func:`read_corpus` -> :class:`TextCorpus`;
 - a ``.txt`` file larger than memory, streamed in chunks: :class:`TextFileStream`;
+- a CSV file in any encoding, as a DataFrame: :func:`read_csv_file`;
 - long-format time series: :func:`read_series` -> series by id, held with their
   split in :class:`SeriesData`.
 
@@ -28,7 +29,7 @@ Example:
 (['pos', 'neg'], 64)
 """
 
-from seqkit.data._common import repair_surrogates
+from seqkit.data._common import read_csv_file, repair_surrogates
 from seqkit.data.corpus import DOCUMENT_SEPARATOR, TextCorpus, TextFileStream, read_corpus
 from seqkit.data.pairs import PairData, read_pairs
 from seqkit.data.series import SeriesData, read_series
@@ -48,6 +49,7 @@ __all__ = [
     "TextLabelData",
     "TextStream",
     "read_corpus",
+    "read_csv_file",
     "read_pairs",
     "read_series",
     "read_text_classification",

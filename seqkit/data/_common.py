@@ -227,3 +227,24 @@ def undecodable(path: str, encoding: str, error: UnicodeDecodeError) -> DataErro
         f"{path} is not {name} (byte 0x{found[0]:02x} at position {found[1]}); pass "
         f"encoding={other!r} (or the file's encoding)."
     )
+
+
+def read_csv_file(path: str, encoding: str = "utf-8", **read_csv_kwargs):
+    """A CSV/TSV file as a pandas DataFrame in any text encoding, or a DataError that
+    names an undecodable byte and suggests ``encoding=``.
+
+    Example:
+
+    >>> read_csv_file("prices.csv", encoding="latin-1").columns  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    check_encoding(encoding)
+    try:
+        return pd.read_csv(path, encoding=encoding, **read_csv_kwargs)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty.") from None
+    except UnicodeDecodeError as error:
+        raise undecodable(path, encoding, error) from None
+    except pd.errors.ParserError as error:
+        raise DataError(f"{path}: could not be read as CSV ({error}).") from None
