@@ -26,6 +26,8 @@ import json
 import os
 import sys
 
+from tasks.cli_support import column_options, parse_columns
+
 TRAINABLE = ("sentiment", "textgen", "translation", "forecasting")
 
 
@@ -76,7 +78,8 @@ def _read_args(task: str, args) -> dict:
     if task == "translation":
         return encoding
     if task == "forecasting":
-        return {"time_column": args.time_column, "id_column": args.id_column, **encoding}
+        columns = {"columns": parse_columns(args.columns)} if args.columns else {}
+        return {"time_column": args.time_column, "id_column": args.id_column, **encoding, **columns}
     return {"text_column": args.text_column, "label_column": args.label_column, **encoding}
 
 
@@ -134,6 +137,7 @@ def cmd_forecast(args) -> int:
         id_column=args.id_column,
         missing=args.missing,
         encoding=args.encoding,
+        **({"columns": parse_columns(args.columns)} if args.columns else {}),
     )
     if args.horizon is not None:
         out = out[out.step <= args.horizon]
@@ -188,10 +192,8 @@ def cmd_export(args) -> int:
     options = {"quantize": args.quantize} if args.quantize else {}
     pipeline.export(args.out, format=args.format, overwrite=args.overwrite, **options)
     what = {"saved_model": "a SavedModel", "onnx": "ONNX", "litert": "LiteRT"}[args.format]
-    print(
-        f"Exported {what} to {args.out}"
-        + ("" if args.format == "saved_model" else " (inputs, outputs and files: README.md there)")
-    )
+    note = "" if args.format == "saved_model" else " (inputs, outputs and files: README.md there)"
+    print(f"Exported {what} to {args.out}{note}")
     return 0
 
 
@@ -346,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", dest="logs", action="store_true", help="show TensorFlow's log lines"
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    cols = column_options()  # forecasting: --columns Date=date,Close=close
     logs = argparse.ArgumentParser(add_help=False)  # `seqkit <command> ... --verbose` too
     logs.add_argument(
         "--verbose",
@@ -388,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser(
-        "forecast", help="quantile forecasts after the last row of each series", parents=[logs]
+        "forecast",
+        help="quantile forecasts after the last row of each series",
+        parents=[logs, cols],
     )
     p.add_argument("data", help="CSV of date, ticker, close (and covariates)")
     p.add_argument("--model", default="forecasting", help="shipped name or saved folder")
@@ -399,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8", help="the CSV's text encoding")
     p.set_defaults(func=cmd_forecast)
 
-    p = sub.add_parser("train", help="train a pipeline on your data and save it")
+    p = sub.add_parser("train", help="train a pipeline on your data and save it", parents=[cols])
     p.add_argument("task", help="task name: sentiment, textgen, translation or forecasting")
     p.add_argument(
         "--data",
@@ -433,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
-        "evaluate", help="metrics of a saved pipeline on labelled data", parents=[logs]
+        "evaluate", help="metrics of a saved pipeline on labelled data", parents=[logs, cols]
     )
     p.add_argument("model", help="saved folder or shipped name")
     p.add_argument("--data", required=True)

@@ -19,7 +19,31 @@ import inspect
 import os
 import sys
 
-__all__ = ["quiet_tensorflow", "check_set_keys"]
+__all__ = ["quiet_tensorflow", "check_set_keys", "column_options", "parse_columns"]
+
+
+def column_options():
+    """The parent parser of ``--columns`` (forecasting's ``columns=`` mapping)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--columns",
+        metavar="YOURS=OURS,...",
+        help="forecasting: map your columns to the pipeline's, e.g. 'Adj Close=close,Vol=volume'",
+    )
+    return parser
+
+
+def parse_columns(text: str) -> dict:
+    """``"Adj Close=close,Vol=volume"`` -> ``{"Adj Close": "close", "Vol": "volume"}``."""
+    pairs = [part for part in text.split(",") if part.strip()]
+    if not pairs or not all(part.count("=") == 1 for part in pairs):
+        raise ValueError(
+            f"Received `--columns {text}`; expected YOURS=OURS pairs separated by commas, "
+            "e.g. --columns 'Adj Close=close,Vol=volume'."
+        )
+    return {k.strip(): v.strip() for k, v in (part.split("=") for part in pairs)}
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:

@@ -116,3 +116,28 @@ def test_upgrade_in_place_keeps_the_folder_s_other_files(tmp_path):
     assert (folder / "MODEL_CARD.md").read_text() == "# my model\n"
     assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 2
     assert sorted(os.listdir(tmp_path)) == ["fc"]
+
+
+def test_forecast_columns_maps_a_users_column_names(tmp_path, capsys):
+    """`--columns 'Adj Close=close'`: the mapping the forecasting errors suggest, from the shell."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "date": pd.bdate_range("2022-01-03", periods=n),
+            "ticker": "AAA",
+            "Adj Close": 50 * np.exp(np.cumsum(rng.normal(0, 0.01, n))),
+        }
+    )
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    with pytest.warns(UserWarning):  # close only: the shipped model's covariates are derived
+        assert main(["forecast", str(tmp_path / "prices.csv"), "--columns", "Adj Close=close"]) == 0
+    assert "AAA" in capsys.readouterr().out
+    assert main(["forecast", str(tmp_path / "prices.csv"), "--columns", "close"]) == 2
+    assert (
+        "Received `--columns close`; expected YOURS=OURS pairs separated by commas, e.g. "
+        "--columns 'Adj Close=close,Vol=volume'." in capsys.readouterr().err
+    )
