@@ -9,6 +9,7 @@ import pytest
 
 import tasks
 from tasks.base import PipelineError
+from tasks.integrity import write_checksums
 
 from .conftest import TASKS, infer
 
@@ -20,13 +21,15 @@ def saved(fitted, tmp_path_factory):
 
 
 def tampered(saved_path, tmp_path, edit):
-    """A copy of a saved folder whose pipeline.json went through ``edit(meta)``."""
+    """A copy of a saved folder whose pipeline.json went through ``edit(meta)``,
+    its checksums rewritten as an attacker would (so the checks below them run)."""
     path = tmp_path / "copy"
     shutil.copytree(saved_path, path)
     meta_path = path / "pipeline.json"
     meta = json.loads(meta_path.read_text())
     edit(meta)
     meta_path.write_text(json.dumps(meta))
+    write_checksums(str(path))
     return str(path)
 
 
@@ -72,9 +75,13 @@ def test_damaged_assets_are_refused(saved, tmp_path):
     path = tmp_path / "copy"
     shutil.copytree(saved["translation"], path)
     (path / "assets.json").write_text("[1, 2, 3]")
+    with pytest.raises(PipelineError, match=r"assets.json is damaged \(truncated or altered\)"):
+        tasks.load(str(path))  # the checksum sees it first
+    write_checksums(str(path))  # rewritten too: the content checks still hold
     with pytest.raises(PipelineError, match=r"assets.json must hold a JSON object"):
         tasks.load(str(path))
     (path / "assets.json").write_text("{not json")
+    write_checksums(str(path))
     with pytest.raises(PipelineError, match=r"assets.json is not valid JSON"):
         tasks.load(str(path))
 
