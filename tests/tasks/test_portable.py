@@ -17,30 +17,14 @@ import tensorflow as tf
 
 from tasks.base import PipelineError
 from tasks.forecasting import ForecastPipeline
+from tests.tasks.test_forecasting import random_walks
+from tests.tasks.test_portable_generation import RUN_EXPORTED, run_fresh
 
 pytestmark = pytest.mark.slow
 
-RUNNER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "run_exported.py")
 # (format, quantize, tolerance on probabilities / on forecasts relative to the price)
 VARIANTS = [("onnx", None, 1e-5), ("litert", None, 1e-5), ("litert", "float16", 2e-2)]
 VARIANTS += [("litert", "dynamic_int8", 5e-2)]
-
-
-def run_fresh(jobs, root):
-    """Runs the jobs in a fresh process; returns {output path: {name: array}}."""
-    jobs_path = os.path.join(root, "jobs.json")
-    with open(jobs_path, "w") as f:
-        json.dump(jobs, f)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, RUNNER, jobs_path], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = {}
-    for job in jobs:
-        with np.load(job["output"]) as data:
-            out[job["output"]] = {k: data[k] for k in data.files}
-    return out
 
 
 def export_all(pipeline, root, feeds):
@@ -60,7 +44,7 @@ def export_all(pipeline, root, feeds):
         }
         jobs.append(job)
         where[(fmt, quantize)] = job["output"]
-    results = run_fresh(jobs, root)
+    results = run_fresh(RUN_EXPORTED, jobs, root)
     return {key: results[path] for key, path in where.items()}
 
 
@@ -115,23 +99,8 @@ def test_sentiment_exports_match_predict(with_ngrams, tmp_path):
     assert settings["labels"] == [str(x) for x in trained.labels]
 
 
-def random_walks(n_series=2, n=300, seed=0):
-    import pandas as pd
-
-    rng = np.random.RandomState(seed)
-    frames = []
-    dates = pd.bdate_range("2020-01-01", periods=n)
-    for k in range(n_series):
-        close = 50 * (k + 1) * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-        volume = rng.randint(1000, 5000, n).astype(float)
-        frames.append(
-            pd.DataFrame({"date": dates, "close": close, "volume": volume, "ticker": f"S{k}"})
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
 def test_forecasting_exports_match_predict(tmp_path):
-    data = random_walks()
+    data = random_walks(n_series=2, n=300)
     fc = ForecastPipeline(lookback=20, horizon=3, units=8, seed=1)
     fc.fit(data, epochs=1, verbose=0, checkpoint_dir=None, batch_size=64)
     windows, _, _ = fc.preprocessor.history_windows(fc._read(data))

@@ -33,6 +33,19 @@ def _export(pipeline, root):
     return {fmt: pipeline.export(os.path.join(root, fmt), format=fmt) for fmt in FORMATS}
 
 
+def _run_model_part(folders, tmp_path):
+    """Each folder's `model` part on in.npz, in a fresh process: (jobs, outputs)."""
+    jobs = [
+        {
+            "path": _files(f, "model"),
+            "inputs": str(tmp_path / "in.npz"),
+            "output": str(tmp_path / f"{k}.npz"),
+        }
+        for k, f in folders.items()
+    ]
+    return jobs, run_fresh(RUN_EXPORTED, jobs, str(tmp_path))
+
+
 def _check_builtin(got):
     if "operators" in got:
         operators = [str(op) for op in got["operators"]]
@@ -49,16 +62,7 @@ def test_shipped_sentiment(tmp_path):
     ]
     ids = clf.vectorizer(tf.constant(texts)).to_tensor().numpy()
     np.savez(tmp_path / "in.npz", token_ids=np.pad(ids, [(0, 0), (0, 1)]).astype("int32"))
-    folders = _export(clf, str(tmp_path))
-    jobs = [
-        {
-            "path": _files(f, "model"),
-            "inputs": str(tmp_path / "in.npz"),
-            "output": str(tmp_path / f"{k}.npz"),
-        }
-        for k, f in folders.items()
-    ]
-    got = run_fresh(RUN_EXPORTED, jobs, str(tmp_path))
+    jobs, got = _run_model_part(_export(clf, str(tmp_path)), tmp_path)
     want = clf.predict_proba(texts)
     for job in jobs:
         out = got[job["output"]]
@@ -85,16 +89,7 @@ def test_shipped_forecasting(tmp_path):
     windows = windows.astype("float32")
     want = fc._forecast_windows(windows)
     np.savez(tmp_path / "in.npz", window=windows)
-    folders = _export(fc, str(tmp_path))
-    jobs = [
-        {
-            "path": _files(f, "model"),
-            "inputs": str(tmp_path / "in.npz"),
-            "output": str(tmp_path / f"{k}.npz"),
-        }
-        for k, f in folders.items()
-    ]
-    got = run_fresh(RUN_EXPORTED, jobs, str(tmp_path))
+    jobs, got = _run_model_part(_export(fc, str(tmp_path)), tmp_path)
     for job in jobs:
         out = got[job["output"]]
         assert "error" not in out, out.get("error")
