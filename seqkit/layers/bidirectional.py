@@ -82,6 +82,8 @@ class Bidirectional(keras.layers.Layer):
         else:
             self.backward_layer = backward_layer
         self._verify_layer_config()
+        if hasattr(layer, "use_cudnn"):  # not serialized (as in Keras): keep it on the copies
+            self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
         for sub in (self.forward_layer, self.backward_layer):
             if getattr(sub, "zero_output_for_mask", None) is not None:
                 sub.zero_output_for_mask = sub.return_sequences
@@ -170,6 +172,8 @@ class Bidirectional(keras.layers.Layer):
             y, y_rev = y[0], y_rev[0]
         if self.return_sequences:
             y_rev = ops.flip(y_rev, axis=1)
+        # In the wrapper's dtype (e.g. a float16 policy given to Bidirectional), as Keras.
+        y, y_rev = ops.cast(y, self.compute_dtype), ops.cast(y_rev, self.compute_dtype)
 
         if self.merge_mode == "concat":
             output = ops.concatenate([y, y_rev], axis=-1)

@@ -18,7 +18,15 @@ def serialize(obj):
     return keras.saving.serialize_keras_object(obj)
 
 
-class RecurrentCell(keras.layers.Layer):
+try:  # Keras's mixin: its RNN fills the cell's dropout masks once per sequence
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell as _KerasDropoutCell
+except ImportError:  # another Keras layout: masks are drawn in `call`, as before
+
+    class _KerasDropoutCell:
+        pass
+
+
+class RecurrentCell(keras.layers.Layer, _KerasDropoutCell):
     """Base class of the seqkit cells: shared arguments, dropout and initial state.
 
     A cell does one step: `cell(x_t, states) -> (output, new_states)`. For the
@@ -197,10 +205,17 @@ class RecurrentCell(keras.layers.Layer):
                 f"Received {len(state_list)} state tensor(s) in cell "
                 f"'{self.name}'; expected {self.num_states}."
             )
-        dp = self.dropout_mask(inputs, training)
+        # Inside Keras's RNN (e.g. over StackedRNNCells) the masks were drawn before
+        # its loop (`DropoutRNNCell.get_dropout_mask`): one mask per sequence, and
+        # no random draw inside a JAX scan. Called alone, the cell draws them here.
+        dp = getattr(self, "_dropout_mask", None) if training else None
+        if dp is None:
+            dp = self.dropout_mask(inputs, training)
         if dp is not None:
             inputs = inputs * dp
-        rec = self.recurrent_dropout_mask(state_list[0], training)
+        rec = getattr(self, "_recurrent_dropout_mask", None) if training else None
+        if rec is None:
+            rec = self.recurrent_dropout_mask(state_list[0], training)
         output, new_states = self.step(self.project(inputs), state_list, rec)
         if not nested:
             return output, new_states[0]

@@ -393,6 +393,7 @@ class _CellLayer(RNN):
 
     cell_class = None
     cell_name = None
+    has_cudnn = True  # Keras's LSTM and GRU have `use_cudnn`; its SimpleRNN does not
 
     def __init__(
         self,
@@ -408,6 +409,7 @@ class _CellLayer(RNN):
     ):
         if use_cudnn not in ("auto", True, False):
             raise ValueError(f"Received `use_cudnn={use_cudnn!r}`; expected 'auto', True or False.")
+        kwargs.pop("implementation", None)  # Keras 2's argument: Keras 3 ignores it too
         cell = self.cell_class(
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
@@ -425,8 +427,10 @@ class _CellLayer(RNN):
             **kwargs,
         )
         # seqkit never calls cuDNN (graphs must serve on CPUs); the argument is
-        # kept so Keras code and configs load unchanged.
-        self.use_cudnn = use_cudnn
+        # kept so Keras code and configs load unchanged (SimpleRNN: accepted, as
+        # older seqkit configs hold it, and dropped, as Keras has none).
+        if self.has_cudnn:
+            self.use_cudnn = use_cudnn
 
     @staticmethod
     def _split_arguments(arguments):
@@ -447,7 +451,8 @@ class _CellLayer(RNN):
         config = super().get_config()
         config.update(cell_config)
         config["activity_regularizer"] = serialize(self.activity_regularizer)
-        config["use_cudnn"] = self.use_cudnn
+        if self.has_cudnn:
+            config["use_cudnn"] = self.use_cudnn
         return config
 
     @classmethod

@@ -71,6 +71,8 @@ class SimpleRNN(_CellLayer):
     (8, 20, 16)
     """
 
+    has_cudnn = False
+
     cell_class = SimpleRNNCell
     cell_name = "simple_rnn_cell"
 
