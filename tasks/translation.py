@@ -1,7 +1,8 @@
 """Translation: a (bi)recurrent encoder and an attention decoder, with batched beam search.
 
-The pipeline is a :class:`TranslationPreprocessor` (source and target word
-vocabularies: texts → ids), a :class:`~tasks.translation_model.Seq2Seq` model
+The pipeline is a :class:`TranslationPreprocessor` (texts → ids: one shared
+SentencePiece vocabulary by default, so names and numbers are copied piece by
+piece; or word vocabularies), a :class:`~tasks.translation_model.Seq2Seq` model
 (a ``seqkit.layers.RecurrentStack`` encoder, one recurrent decoder layer with
 attention) and decoding (:mod:`tasks.translation_serving`: greedy or beam
 search in one TensorFlow graph, then detokenization).
@@ -69,14 +70,17 @@ class TranslationPipeline(Pipeline):
         attention: "bahdanau" (additive) or "luong" (multiplicative) scores.
         dropout: on embeddings and before the output layer.
         embedding_dim: word vector size (source and target).
-        max_tokens, target_max_tokens: source and target vocabulary sizes (with
-            padding, unknown and, for the target, start and end tokens; were
-            ``source_vocab_size`` and ``target_vocab_size``).
+        max_tokens, target_max_tokens: vocabulary sizes (with padding, unknown
+            and, for the target, start and end tokens; were ``source_vocab_size``
+            and ``target_vocab_size``). Subwords: ``max_tokens`` is the size of
+            the one shared vocabulary (default 8,000); words: 16,000 and 12,000.
         max_length: longest source in tokens; longer ones are truncated (with a
-            warning; was ``source_max_length``).
+            warning; was ``source_max_length``; default 64 pieces or 40 words).
         target_max_length: longest target in tokens, including the end token;
             also the default limit on generated length.
         lowercase: lowercase both sides (off: output keeps its case).
+        tokenizer: "subword" (SentencePiece, learnt from the training pairs:
+            open vocabulary, digits split, byte fallback) or "word".
         seed: seeds weights, data order and dropout.
 
     The old argument names still work, with a ``FutureWarning``; saved folders
@@ -110,11 +114,12 @@ class TranslationPipeline(Pipeline):
         attention: str = "luong",
         dropout: float = 0.2,
         embedding_dim: int = 256,
-        max_tokens: int = 16000,
-        target_max_tokens: int = 12000,
-        max_length: int = 40,
-        target_max_length: int = 40,
+        max_tokens: int | None = None,
+        target_max_tokens: int | None = None,
+        max_length: int | None = None,
+        target_max_length: int | None = None,
         lowercase: bool = False,
+        tokenizer: str = "subword",
         seed: int = 0,
     ):
         super().__init__(seed=seed)
@@ -130,9 +135,17 @@ class TranslationPipeline(Pipeline):
         self.dropout = rate_arg("dropout", dropout)
         self.embedding_dim = int_arg("embedding_dim", embedding_dim)
         self.preprocessor = TranslationPreprocessor(
-            max_tokens, target_max_tokens, max_length, target_max_length, lowercase
+            max_tokens, target_max_tokens, max_length, target_max_length, lowercase, tokenizer
         )
         self._decoders = {}
+
+    @classmethod
+    def from_folder(cls, path: str, meta: dict):
+        # Folders saved before subwords (seqkit <= 0.2.0) name no tokenizer: they used words.
+        config = meta.get("config")
+        if isinstance(config, dict) and "tokenizer" not in config:
+            meta = {**meta, "config": {**config, "tokenizer": "word"}}
+        return super().from_folder(path, meta)
 
     source_vectorizer = _delegate("source_vectorizer", "The source side's WordVectorizer.")
     target_vectorizer = _delegate("target_vectorizer", "The target side's WordVectorizer.")
@@ -364,12 +377,13 @@ class TranslationPipeline(Pipeline):
         vocab = self.target_vocabulary
         results = []
         for row in range(len(batch)):
-            tokens = []
+            kept = []
             for token in ids[row]:
                 if token in (0, END_ID):
                     break
-                tokens.append(vocab[token])
-            text = detokenize_python(tokens) if source_len[row] > 0 else ""
+                kept.append(int(token))
+            tokens = [vocab[token] for token in kept]
+            text = self.preprocessor.text_of_ids(kept) if source_len[row] > 0 else ""
             if not return_attention:
                 results.append(text)
                 continue

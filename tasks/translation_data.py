@@ -1,8 +1,9 @@
 """The data side of a TranslationPipeline: its preprocessor and its batches.
 
-- :class:`TranslationPreprocessor`: source and target texts -> word ids (two
-  ``WordVectorizer`` vocabularies; target ids 2 and 3 are ``[START]`` and
-  ``[END]``); fitted on the training pairs, saved with the pipeline.
+- :class:`TranslationPreprocessor`: source and target texts -> ids, with one
+  shared SentencePiece vocabulary (``tokenizer="subword"``, the default) or two
+  ``WordVectorizer`` vocabularies (``"word"``); target ids 2 and 3 are
+  ``[START]`` and ``[END]``; fitted on the training pairs, saved with the pipeline.
 - :func:`teacher_forcing`: rows of id arrays -> (source, target in, target out) arrays.
 - :func:`pair_dataset`: ``tf.data`` batches of ((source, target in), target out),
   pairs of similar length batched together.
@@ -16,11 +17,18 @@ import numpy as np
 import tensorflow as tf
 
 from seqkit.data import PairData
+from seqkit.subword import SubwordTokenizer
 from seqkit.text import OOV, PAD, WordVectorizer
+from tasks.arguments import choice
 from tasks.base import PipelineError, Preprocessor, bool_arg, int_arg
 from tasks.translation_model import END, END_ID, START, START_ID
+from tasks.translation_serving import detokenize_graph, detokenize_python
 
-__all__ = ["TranslationPreprocessor", "nfc", "teacher_forcing", "pair_dataset"]
+__all__ = ["TranslationPreprocessor", "SubwordSide", "nfc", "teacher_forcing", "pair_dataset"]
+
+TOKENIZERS = ("subword", "word")
+# Defaults by tokenizer: (max_tokens, target_max_tokens, max_length, target_max_length).
+DEFAULTS = {"word": (16000, 12000, 40, 40), "subword": (8000, None, 64, 64)}
 
 _SPECIALS = [PAD, OOV, START, END]  # target ids 0-3
 _BUCKET = 8  # batches are padded to a multiple of this many tokens (fewer XLA shapes)
@@ -32,25 +40,62 @@ def nfc(texts: list[str]) -> list[str]:
     return [unicodedata.normalize("NFC", t) for t in texts]
 
 
-class TranslationPreprocessor(Preprocessor):
-    """Source texts → word ids, target texts → word ids: the two vocabularies of a translator.
+class SubwordSide(tf.Module):
+    """One side (source or target) of a shared SentencePiece vocabulary, with the
+    interface of a ``WordVectorizer``: ids truncated to ``max_length``."""
 
-    Text is Unicode-normalised (NFC) and split into words and punctuation
-    marks ("¿", "?" are tokens of their own), inside the TensorFlow graph.
-    Target ids 2 and 3 are ``[START]`` and ``[END]``, which splitting text
-    never produces.
+    def __init__(self, tokenizer: SubwordTokenizer, max_length: int):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    @property
+    def vocabulary(self):
+        return self.tokenizer.vocabulary
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.tokenizer.size
+
+    def split(self, text):
+        """Untruncated ragged ids (their row lengths are the token counts)."""
+        return self.tokenizer(text)
+
+    def __call__(self, text):
+        return self.tokenizer(text)[:, : self.max_length]
+
+    def tokens(self, text: str) -> list[str]:
+        return self.tokenizer.tokens(text)
+
+    def encode(self, texts) -> list[np.ndarray]:
+        return [ids[: self.max_length] for ids in self.tokenizer.encode(list(texts))]
+
+
+class TranslationPreprocessor(Preprocessor):
+    """Source texts → ids, target texts → ids: the vocabulary of a translator.
+
+    ``tokenizer="subword"`` (the default): one SentencePiece unigram model,
+    learnt from both sides of the training pairs, with digits split and byte
+    fallback: names and numbers are spelled in pieces and copied, and no input
+    is ``[UNK]``. ``"word"``: text split into words and punctuation marks
+    ("¿", "?" are tokens of their own), one vocabulary per side. Both run
+    inside the TensorFlow graph, after Unicode normalisation (NFC). Target ids
+    2 and 3 are ``[START]`` and ``[END]``, which tokenizing text never produces.
 
     Args:
-        max_tokens: source vocabulary size (with padding and unknown).
+        max_tokens: source vocabulary size (with padding and unknown); with
+            subwords, the shared vocabulary's size (default 8,000; words 16,000).
         target_max_tokens: target vocabulary size (with padding, unknown,
-            start and end).
-        max_length: longest source in tokens; longer ones are truncated.
+            start and end; words only, default 12,000).
+        max_length: longest source in tokens; longer ones are truncated
+            (default 64 pieces or 40 words).
         target_max_length: longest target in tokens, including the end token.
         lowercase: lowercase both sides.
+        tokenizer: "subword" or "word".
 
     Example:
 
-    >>> pre = TranslationPreprocessor(max_tokens=100, target_max_tokens=100)
+    >>> pre = TranslationPreprocessor(max_tokens=100, target_max_tokens=100, tokenizer="word")
     >>> pre = pre.fit(PairData(["el gato."], ["the cat."], "lists"))
     >>> pre.target_vocabulary, pre(["el gato."])
     (['[PAD]', '[UNK]', '[START]', '[END]', '.', 'cat', 'the'], array([[3, 4, 2]], dtype=int32))
@@ -58,17 +103,39 @@ class TranslationPreprocessor(Preprocessor):
 
     def __init__(
         self,
-        max_tokens: int = 16000,
-        target_max_tokens: int = 12000,
-        max_length: int = 40,
-        target_max_length: int = 40,
+        max_tokens: int | None = None,
+        target_max_tokens: int | None = None,
+        max_length: int | None = None,
+        target_max_length: int | None = None,
         lowercase: bool = False,
+        tokenizer: str = "subword",
     ):
-        self.max_tokens = int_arg("max_tokens", max_tokens, 3)
-        self.target_max_tokens = int_arg("target_max_tokens", target_max_tokens, 5)
+        self.tokenizer = choice("tokenizer", tokenizer, TOKENIZERS)
+        given = (max_tokens, target_max_tokens, max_length, target_max_length)
+        max_tokens, target_max_tokens, max_length, target_max_length = (
+            default if value is None else value
+            for value, default in zip(given, DEFAULTS[self.tokenizer])
+        )
+        self.lowercase = bool_arg("lowercase", lowercase)
         self.max_length = int_arg("max_length", max_length)
         self.target_max_length = int_arg("target_max_length", target_max_length, 2)
-        self.lowercase = bool_arg("lowercase", lowercase)
+        self.target_vocabulary: list[str] | None = None
+        if self.tokenizer == "subword":
+            if target_max_tokens is not None:
+                raise PipelineError(
+                    f"Received `target_max_tokens={target_max_tokens!r}` with "
+                    "tokenizer='subword'; source and target share one vocabulary: set "
+                    "`max_tokens` (its size) instead."
+                )
+            self.max_tokens = int_arg("max_tokens", max_tokens, 300)
+            self.target_max_tokens = None
+            self.subword = SubwordTokenizer(self.max_tokens, lowercase=self.lowercase)
+            self.source_vectorizer = SubwordSide(self.subword, self.max_length)
+            self.target_vectorizer = SubwordSide(self.subword, self.target_max_length - 1)
+            return
+        self.max_tokens = int_arg("max_tokens", max_tokens, 3)
+        self.target_max_tokens = int_arg("target_max_tokens", target_max_tokens, 5)
+        self.subword = None
         common = dict(
             lowercase=lowercase,
             strip_html=False,
@@ -82,19 +149,35 @@ class TranslationPreprocessor(Preprocessor):
         self.target_vectorizer = WordVectorizer(
             max_tokens=self.target_max_tokens - 2, max_length=self.target_max_length - 1, **common
         )
-        self.target_vocabulary: list[str] | None = None
 
     def get_config(self) -> dict:
         names = ("max_tokens", "target_max_tokens", "max_length", "target_max_length", "lowercase")
-        return {name: getattr(self, name) for name in names}
+        return {**{name: getattr(self, name) for name in names}, "tokenizer": self.tokenizer}
 
     def fit(self, data: PairData) -> TranslationPreprocessor:
-        """Builds both vocabularies from the pairs' sources (``texts``) and targets (``labels``)."""
+        """Builds the vocabularies from the pairs' sources (``texts``) and targets (``labels``)."""
+        if self.subword is not None:
+            self.subword.train(list(data.texts) + list(data.labels))
+            self.target_vocabulary = list(self.subword.vocabulary)
+            return self
         self.source_vectorizer.build_vocabulary(data.texts)
         self.target_vectorizer.build_vocabulary(data.labels)
         words = self.target_vectorizer.vocabulary[2:]
         self._set_target_vocabulary(_SPECIALS + [w for w in words if w not in (START, END)])
         return self
+
+    def text_of_ids(self, ids) -> str:
+        """The target text of one id sequence (up to, without, its end)."""
+        if self.subword is not None:
+            return self.subword.decode(ids)
+        return detokenize_python([self.target_vocabulary[i] for i in ids])
+
+    def graph_text(self, ids, keep):
+        """Graph twin of :meth:`text_of_ids`: ids (batch, T), ``keep`` (batch, T) bool."""
+        ids = tf.ragged.boolean_mask(ids, keep)
+        if self.subword is not None:
+            return self.subword.detokenize(ids)
+        return detokenize_graph(tf.gather(tf.constant(self.target_vocabulary), ids))
 
     def _set_target_vocabulary(self, vocabulary: list[str]) -> None:
         # ids: START=2, END=3 are never produced by splitting text
@@ -123,6 +206,8 @@ class TranslationPreprocessor(Preprocessor):
         return cached
 
     def get_assets(self) -> dict:
+        if self.subword is not None:
+            return {"subword_model": self.subword.to_text() if self.subword.fitted else None}
         return {
             "source_vocabulary": list(self.source_vectorizer.vocabulary or []),
             "target_vocabulary": list(self.target_vocabulary or []),
@@ -130,6 +215,10 @@ class TranslationPreprocessor(Preprocessor):
 
     def set_assets(self, assets: dict) -> None:
         try:
+            if self.subword is not None:
+                self.subword.from_text(assets["subword_model"])
+                self.target_vocabulary = list(self.subword.vocabulary)
+                return
             self.source_vectorizer.set_vocabulary(assets["source_vocabulary"])
             target = list(assets["target_vocabulary"])
             if target[:4] != _SPECIALS:

@@ -70,7 +70,7 @@ class Decoder(tf.Module):
         self.source_vectorizer = preprocessor.source_vectorizer
         self.model = model
         self.beam_width = beam_width
-        self.target_words = tf.constant(preprocessor.target_vocabulary)
+        self.target_text = preprocessor.graph_text  # ids -> strings, in the graph
         self.vocabulary_size = len(preprocessor.target_vocabulary)
 
     def _search(self, text, max_length, length_penalty):
@@ -141,6 +141,5 @@ class Serving(Decoder):
         # Words up to the first [END] (or padding).
         stop = tf.cumsum(tf.cast(tf.logical_or(ids == END_ID, ids == 0), tf.int32), axis=-1)
         keep = tf.equal(stop, 0)
-        words = tf.ragged.boolean_mask(tf.gather(self.target_words, ids), keep)
-        text_out = detokenize_graph(words)
+        text_out = self.target_text(ids, keep)
         return {"translation": tf.where(source_length > 0, text_out, "")}
