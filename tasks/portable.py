@@ -73,7 +73,7 @@ class Part:
 
 @dataclasses.dataclass
 class Portable:
-    """What a task exports: its parts, extra files ({name: text}), README notes."""
+    """What a task exports: its parts, extra files ({name: text, or bytes}), README notes."""
 
     parts: list
     files: dict
@@ -270,6 +270,10 @@ def export_portable(pipeline, path: str, format: str, quantize: str | None = Non
             else:
                 _to_litert(part, target, quantize)
         for name, text in portable.files.items():
+            if isinstance(text, bytes):  # e.g. a SentencePiece model
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(text)
+                continue
             with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
                 f.write(text)
         signature = {
