@@ -63,6 +63,18 @@ padding); stacked over the steps it is the pipeline's attention map. Beam search
 runs the same step on N * beams rows.
 """
 
+_SUBWORD_TEXT = """\
+1. **Source text to ids.** NFC-normalise{lower}, then tokenize with the SentencePiece
+   model `sentencepiece.model` (with any SentencePiece library: Python's
+   `sentencepiece`, or the C++ library inside an app; no start or end ids)
+   and keep the first `source_max_length` ({max_length}) ids. Source and target share
+   this one vocabulary (`vocabulary.txt`: line *i* is piece *i*). Pad the rows with 0
+   on the right to one length T >= 1 (an empty sentence translates to "").
+"""
+_SUBWORD_DETOKENIZE = """\
+5. **Ids to text.** The ids up to the first `end_id`, decoded by the same
+   SentencePiece model (`DecodeIds`; "▁" marks a space, byte pieces form UTF-8).
+"""
 _NO_SPACE_BEFORE = ".,;:!?)]}»%"
 _NO_SPACE_AFTER = "¿¡([{«"
 
@@ -71,8 +83,48 @@ def _state_names(model) -> list[str]:
     return ["h", "c"][: model.n_states]
 
 
+def _subword_settings(pre) -> dict:
+    return {
+        "tokenizer": "subword",
+        "model_file": "sentencepiece.model",
+        "lowercase": pre.lowercase,
+        "unicode_normalize": "NFC",
+        "shared_vocabulary": True,
+        "source_max_length": pre.max_length,
+        "truncating": "post",
+        "target_max_length": pre.target_max_length,
+        "vocabulary_size": pre.subword.size,
+        "padding_id": 0,
+        "unknown_id": 1,
+        "start_id": START_ID,
+        "end_id": END_ID,
+        "never_generate": list(NEVER_GENERATE),
+        "detokenize": "SentencePiece DecodeIds of the ids before end_id",
+    }
+
+
+def _subword_usage(usage: str, pre) -> str:
+    """The word-level recipe with its tokenizing and detokenizing steps for subwords."""
+    head, rest = usage.split("2. **Encode.**", 1)
+    body, _ = rest.split("5. **Ids to text.**", 1)
+    tail = rest.split("\n\n", 1)[1] if "\n\n" in rest else ""
+    first = head.split("1. **Source text to ids.**")[0]
+    lower = ", lowercase" if pre.lowercase else ""
+    return (
+        first
+        + _SUBWORD_TEXT.format(lower=lower, max_length=pre.max_length)
+        + "2. **Encode.**"
+        + body
+        + _SUBWORD_DETOKENIZE
+        + "\n"
+        + tail
+    )
+
+
 def _settings(pipeline) -> dict:
     pre = pipeline.preprocessor
+    if pre.subword is not None:
+        return _subword_settings(pre)
     vectorizer = pre.source_vectorizer
     return {
         "lowercase": pre.lowercase,
@@ -195,11 +247,24 @@ def parts(pipeline, fmt: str, **kwargs) -> Portable:
         no_space_before=_NO_SPACE_BEFORE,
         no_space_after=_NO_SPACE_AFTER,
     )
-    files = {
+    pre = pipeline.preprocessor
+    if pre.subword is not None:
+        usage = _subword_usage(usage, pre)
+        files = {
+            "sentencepiece.model": pre.subword.model_proto,
+            "vocabulary.txt": vocabulary_text(pre.subword.vocabulary),
+            "tokenizer.json": json.dumps(settings, indent=1, ensure_ascii=False),
+        }
+    else:
+        files = _word_files(pipeline, settings)
+    encoder = _encoder(model, names, model.dec_units)
+    step = _decoder_step(model, names, model.dec_units, vocabulary, encoder.outputs[:3])
+    return Portable(parts=[encoder, step], files=files, usage=usage)
+
+
+def _word_files(pipeline, settings) -> dict:
+    return {
         "source_vocabulary.txt": vocabulary_text(pipeline.source_vectorizer.vocabulary),
         "target_vocabulary.txt": vocabulary_text(pipeline.target_vocabulary),
         "tokenizer.json": json.dumps(settings, indent=1, ensure_ascii=False),
     }
-    encoder = _encoder(model, names, model.dec_units)
-    step = _decoder_step(model, names, model.dec_units, vocabulary, encoder.outputs[:3])
-    return Portable(parts=[encoder, step], files=files, usage=usage)

@@ -29,7 +29,9 @@ def build(task: str, seed: int = 0, config: dict | None = None, **fit):
         small.update(config or {})
         return TextGenPipeline(**small, seed=seed).fit(make_text(80), **fit)
     if task == "translation":
-        small = dict(units=16, embedding_dim=16, max_tokens=48, target_max_tokens=48)
+        small = dict(
+            units=16, embedding_dim=16, max_tokens=48, target_max_tokens=48, tokenizer="word"
+        )
         small = {**small, "dropout": 0.1, **(config or {})}
         return TranslationPipeline(**small, seed=seed).fit(make_pairs(160), **fit)
     if task == "forecasting":

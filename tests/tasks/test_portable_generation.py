@@ -210,7 +210,9 @@ def test_textgen_folder_holds_the_tokenizer_an_app_needs(textgen):
 
 
 # ----------------------------------------------------------------- translation
-SMALL_MT = dict(units=16, embedding_dim=16, max_tokens=64, target_max_tokens=64, dropout=0.0)
+SMALL_MT = dict(
+    units=16, embedding_dim=16, max_tokens=64, target_max_tokens=64, dropout=0.0, tokenizer="word"
+)
 SENTENCES = [
     "el gato grande come el pan.",
     "¿Dónde está el perro?",

@@ -65,7 +65,10 @@ def make_pairs(n, seed=0):
     return pairs
 
 
-SMALL = dict(units=32, embedding_dim=32, max_tokens=64, target_max_tokens=64, dropout=0.0)
+# The word tokenizer (its own tests); the subword default: test_translation_subword.py.
+SMALL = dict(
+    units=32, embedding_dim=32, max_tokens=64, target_max_tokens=64, dropout=0.0, tokenizer="word"
+)
 FIT = dict(epochs=12, batch_size=32, verbose=0, checkpoint_dir=None, learning_rate=1e-2)
 
 
@@ -228,7 +231,7 @@ def test_old_argument_names_warn_and_mean_the_new_ones():
     old.update(target_vocab_size=40, source_max_length=12)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mt = TranslationPipeline(**old)
+        mt = TranslationPipeline(**old, tokenizer="word")  # (those names predate subwords)
     assert [(w.category, str(w.message).split(" is now")[0]) for w in caught] == [
         (FutureWarning, f"`{name}`") for name in old
     ]
@@ -258,7 +261,9 @@ def test_a_folder_saved_with_the_old_names_loads_silently(mt, tmp_path):
 
 
 def test_the_preprocessor_fits_encodes_and_round_trips_its_assets(mt):
-    pre = TranslationPreprocessor(max_tokens=100, target_max_tokens=100, max_length=3)
+    pre = TranslationPreprocessor(
+        max_tokens=100, target_max_tokens=100, max_length=3, tokenizer="word"
+    )
     assert not pre.fitted
     assert pre.fit(PairData(["el gato.", "el perro."], ["the cat.", "the dog."], "lists")) is pre
     assert pre.fitted and pre.target_vocabulary[:4] == ["[PAD]", "[UNK]", "[START]", "[END]"]
@@ -320,7 +325,7 @@ def test_every_weight_maps_to_its_seqkit_0_1_0_path(name, tmp_path):
     import h5py
 
     config, old = LEGACY_PATHS[name]
-    mt = TranslationPipeline(units=4, embedding_dim=4, **config)
+    mt = TranslationPipeline(units=4, embedding_dim=4, tokenizer="word", **config)
     mt.preprocessor.fit(PairData(["el gato."], ["the cat."], "lists"))
     mt._build_model().save_weights(str(tmp_path / "m.weights.h5"))
     paths = []
