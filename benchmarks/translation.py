@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import _machine  # benchmarks/_machine.py, beside this script
+import _mt_names  # benchmarks/_mt_names.py: unseen names and numbers
 import _mt_splits  # benchmarks/_mt_splits.py: the two test splits
 import _report  # benchmarks/_report.py, beside this script
 import numpy as np
@@ -93,6 +94,7 @@ def cmd_train(args):
     seconds = time.time() - start
     metrics = mt.evaluate(test, beam_width=4)
     leak_free = evaluate_leak_free(mt, args.direction)
+    names = names_numbers(mt) if args.direction == "es-en" else {}
     result = {
         "direction": args.direction,
         "config": mt.get_config(),
@@ -104,6 +106,7 @@ def cmd_train(args):
         "history": mt.history,
         "test": metrics,
         "test_leak_free": leak_free,
+        "names_numbers": names,
         "examples": dict(zip(EXAMPLES, mt.translate(EXAMPLES, beam_width=4)))
         if args.direction == "es-en"
         else {},
@@ -138,6 +141,8 @@ def ship(trained, folder, result_path):
     result["test"] = shipped.evaluate(test, beam_width=4)
     result["test_leak_free_float32"] = result.get("test_leak_free")
     result["test_leak_free"] = evaluate_leak_free(shipped, result["direction"])
+    if result["direction"] == "es-en":
+        result["names_numbers"] = names_numbers(shipped)
     result["test"]["evaluate_seconds"] = round(time.time() - start, 1)
     result["weights_dtype"] = "float16"
     if result["direction"] == "es-en":
@@ -270,6 +275,32 @@ def cmd_speed(args):
     _report.report(result, args.json)
 
 
+def cmd_evaluate(args):
+    """Both test splits and the names/numbers set, for any saved model (e.g. an older one)."""
+    import tasks
+
+    mt = tasks.load(args.model)
+    _, test = load_split("es-en")
+    result = {
+        "model": args.model,
+        "config": mt.get_config(),
+        "test": mt.evaluate(test, beam_width=4),
+        "test_leak_free": evaluate_leak_free(mt, "es-en"),
+        "names_numbers": names_numbers(mt),
+        "machine": _machine.describe(),
+    }
+    _report.report(result, args.json)
+
+
+def names_numbers(mt, beam_width: int = 4) -> dict:
+    """Share of unseen names, places, numbers and times found in the translations."""
+    pairs = _mt_splits.read_pairs(DATA)
+    text = "\n".join(f"{en}\t{es}" for en, es in pairs)
+    cases = _mt_names.cases(text)
+    translations = mt.translate([c["source"] for c in cases], beam_width=beam_width, warn=False)
+    return {"beam_width": beam_width, **_mt_names.score(cases, translations)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -296,6 +327,10 @@ def main():
     p.add_argument("--save", required=True)
     p.add_argument("--json", required=True, help="the result JSON of that training run")
     p.set_defaults(func=cmd_ship)
+    p = sub.add_parser("evaluate", help="splits (a), (b) and the names/numbers set")
+    p.add_argument("--model", default="translation")
+    p.add_argument("--json")
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("speed")
     p.add_argument("--model", default="translation")
     p.add_argument("--runs", type=int, default=3)
