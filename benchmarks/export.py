@@ -453,7 +453,16 @@ def _greedy_parts(encoder, step, source, settings, tap=None):
 
 
 def _detokenize(tokens, vocabulary, settings) -> list[str]:
-    """Target ids -> text, as the README's step 5 says."""
+    """Target ids -> text, as the README's step 5 says (``vocabulary``: the word list, or
+    for subwords a ``sentencepiece.SentencePieceProcessor``)."""
+    if settings.get("tokenizer") == "subword":
+        ends = [
+            list(row).index(settings["end_id"]) if settings["end_id"] in row else None
+            for row in tokens
+        ]
+        return [
+            vocabulary.decode([int(t) for t in row[:n] if t >= 4]) for row, n in zip(tokens, ends)
+        ]
     rules = settings["detokenize"]
     out = []
     for row in tokens:
@@ -533,7 +542,14 @@ def bench_translation(args, tmp):
             decode64[name] = lambda run_text=run_text: run_text(spread)
             step, encoder = ref_parts["decoder_step"], ref_parts["encoder"]
         else:
-            vocabulary = read_vocabulary(e.file("target_vocabulary.txt"))
+            if settings.get("tokenizer") == "subword":
+                import sentencepiece
+
+                vocabulary = sentencepiece.SentencePieceProcessor(
+                    model_file=e.file("sentencepiece.model")
+                )
+            else:
+                vocabulary = read_vocabulary(e.file("target_vocabulary.txt"))
             encoder, step = e.parts["encoder"], e.parts["decoder_step"]
 
             def run_ids(x, encoder=encoder, step=step, vocabulary=vocabulary):
