@@ -157,6 +157,26 @@ def test_savedmodel_serves_raw_strings_with_tensorflow_text_imported(mt, tmp_pat
         """
     proc = _fresh(bare, tmp_path)
     assert proc.returncode != 0 and "Sentencepiece" in proc.stderr
+    # TF Serving's loader (the TF1 session one), as `saved_model_cli` runs it, with the import
+    cli = [
+        sys.executable,
+        "-c",
+        "import sys, tensorflow_text; from tensorflow.python.tools.saved_model_cli import main; "
+        "sys.argv[0] = 'saved_model_cli'; sys.exit(main())",
+        "run",
+        "--dir",
+        str(tmp_path / "served"),
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "translate",
+        "--input_exprs",
+        f"text={sources[:2]!r}",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all(repr(t.encode("utf-8")) in proc.stdout for t in expected[:2]), proc.stdout
 
 
 def test_onnx_export_ships_the_sentencepiece_model_and_decodes_the_same(mt, tmp_path):
