@@ -4,7 +4,7 @@
 modules (``seqkit.errors``, ``seqkit.export``, ``seqkit.data``) import quickly.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["layers", "__version__"]
 

@@ -63,7 +63,7 @@ __all__ = [
     "atomic_file",
 ]
 
-FORMAT_VERSION = 2  # 1: seqkit 0.1.0 (models before RecurrentStack)
+FORMAT_VERSION = 3  # 1: 0.1.0 (before RecurrentStack); 2: 0.2.0; 3: + tokenizers
 CONFIG_FILE = "pipeline.json"
 WEIGHTS_FILE = "model.weights.h5"
 ASSETS_FILE = "assets.json"

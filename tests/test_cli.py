@@ -83,7 +83,9 @@ def test_upgrade_resaves_an_old_folder_in_the_current_layout(tmp_path, capsys):
     meta = json.loads((tmp_path / "new" / "pipeline.json").read_text())
     import seqkit
 
-    assert meta["format_version"] == 2 and meta["seqkit_version"] == seqkit.__version__
+    from tasks.base import FORMAT_VERSION
+
+    assert meta["format_version"] == FORMAT_VERSION and meta["seqkit_version"] == seqkit.__version__
     import tasks
 
     a, b = tasks.load(str(copy)), tasks.load(str(tmp_path / "new"))
@@ -114,7 +116,7 @@ def test_upgrade_in_place_keeps_the_folder_s_other_files(tmp_path):
     (folder / "MODEL_CARD.md").write_text("# my model\n")
     assert main(["upgrade", str(folder), str(folder)]) == 0
     assert (folder / "MODEL_CARD.md").read_text() == "# my model\n"
-    assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 2
+    assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 3
     assert sorted(os.listdir(tmp_path)) == ["fc"]
 
 

@@ -99,7 +99,7 @@ def test_folders_saved_before_subwords_load_as_words(tmp_path):
     meta = json.load(open(folder / "pipeline.json"))
     del meta["config"]["tokenizer"]  # as seqkit 0.2.0 wrote it
     json.dump(meta, open(folder / "pipeline.json", "w"))
-    os.remove(folder / "CHECKSUMS.sha256")  # (0.2.0 wrote none)
+    os.remove(folder / "CHECKSUMS.sha256")  # (the edit would fail its checksum)
     loaded = tasks.load(str(folder))
     assert loaded.preprocessor.tokenizer == "word"
     assert loaded.translate(["el gato."]) == old.translate(["el gato."])
