@@ -17,9 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import re
-import warnings
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -30,7 +27,6 @@ from seqkit.data import (
     TextStream,
     read_text_classification,
     read_texts,
-    repair_surrogates,
 )
 from seqkit.text import WordVectorizer
 from tasks.base import Pipeline, PipelineError, bool_arg, cell_arg, choice, int_arg, rate_arg
@@ -49,6 +45,8 @@ from tasks.sentiment_heads import (
     count_ngram_prior,
     fit_head_weights,
     heads_accuracy,
+    legacy_weight_path,
+    read_head_weights,
     softmax,
 )
 
@@ -58,8 +56,6 @@ _POOLING = ("max_mean", "max", "mean", "last")
 # The preprocessor's settings (its WordVectorizer's), in the order of the pipeline's config.
 _VECTORIZER_ARGS = ("max_tokens", "max_length", "truncating", "lowercase", "strip_html")
 _VECTORIZER_ARGS += ("punctuation",)
-# A recurrent weight today: layers/recurrent_stack[_e]/rnns/<class>[_i]/<rest> (encoder e, layer i).
-_STACK_PATH = re.compile(r"layers/recurrent_stack(?:_(\d+))?/rnns/([a-z_]+?)(?:_(\d+))?/(.+)")
 
 
 class SentimentPipeline(Pipeline):
@@ -282,20 +278,8 @@ class SentimentPipeline(Pipeline):
         return keras.Model(ids, logits, name="sentiment")
 
     def _legacy_weight_path(self, path: str) -> str:
-        """The 0.1.0 name of a weight: only the recurrent layers moved (into the stacks).
-
-        seqkit 0.1.0 had each recurrent layer at the top of the model, named by Keras
-        ``layers/<class>[_k]`` in the model's order, which runs layer by layer across the
-        encoders: layer i of encoder e was the ``k = i * encoders + e``-th. Example, two
-        encoders of two layers: ``layers/recurrent_stack_1/rnns/gru_1/cell/vars/0`` (encoder
-        2, layer 2) <- ``layers/gru_3/cell/vars/0``.
-        """
-        match = _STACK_PATH.fullmatch(path)
-        if match is None:
-            return path  # embedding, dense (classifiers), ngram_bag: unchanged
-        encoder, kind, layer, rest = match.groups()
-        k = int(layer or 0) * self.encoders + int(encoder or 0)
-        return f"layers/{kind}{'' if k == 0 else f'_{k}'}/{rest}"
+        """The 0.1.0 name of a weight (see :func:`tasks.sentiment_heads.legacy_weight_path`)."""
+        return legacy_weight_path(path, self.encoders)
 
     def _loss(self):
         return HeadsCrossentropy()
@@ -310,25 +294,7 @@ class SentimentPipeline(Pipeline):
         return {"head_weights": {"weights": weights.tolist(), "bias": bias.tolist()}}
 
     def _set_assets(self, assets: dict) -> None:
-        self._head_weights = None
-        if "head_weights" not in assets:  # (absent from pipelines saved before `combine`)
-            return
-        try:
-            weights = np.asarray(assets["head_weights"]["weights"], dtype=np.float32)
-            bias = np.asarray(assets["head_weights"]["bias"], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as error:
-            raise PipelineError(f"The saved assets are damaged (head_weights: {error}).") from None
-        heads, classes = self._n_heads, len(self.labels)
-        if (
-            weights.shape != (heads,)
-            or bias.shape != (classes,)
-            or not (np.isfinite(weights).all() and np.isfinite(bias).all())
-        ):
-            raise PipelineError(
-                f"The saved assets are damaged (head_weights must hold {heads} weights "
-                f"and {classes} biases, all finite)."
-            )
-        self._head_weights = (weights, bias)
+        self._head_weights = read_head_weights(assets, self._n_heads, len(self.labels))
 
     # ----------------------------------------------------------------- head combination
     @property
@@ -417,36 +383,29 @@ class SentimentPipeline(Pipeline):
     def evaluate(self, data, batch_size: int = 256, **read_kwargs) -> dict:
         """Accuracy, macro F1, cross-entropy loss and the confusion matrix on labelled data.
 
+        Args:
+            data: labelled data in any form ``fit`` takes (a stream is read chunk by chunk).
+            **read_kwargs: the reader's (``text_column``, ``label_column``, ``encoding``).
+
         Returns:
             ``{"accuracy", "f1", "loss", "confusion_matrix", "labels", "n"}``; rows of
             the confusion matrix are true labels, columns predictions, both in
             ``labels`` order.
         """
-        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+        from tasks.sentiment_inspect import classification_metrics
 
         self._require_fitted("evaluate")
-        data = self._read_fine_tune(data, **read_kwargs)  # (a stream is read chunk by chunk)
+        data = self._read_fine_tune(data, **read_kwargs)
         self._check_fine_tune_data(data, "data")
-        y, logits = self._labels_and_logits(data, batch_size)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        pred = logits.argmax(axis=-1)
-        classes = list(range(len(self.labels)))
-        return {
-            "accuracy": float(accuracy_score(y, pred)),
-            "f1": float(f1_score(y, pred, average="macro", labels=classes, zero_division=0)),
-            "loss": float(-log_p[np.arange(len(y)), y].mean()),
-            "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
-            "labels": list(self.labels),
-            "n": len(y),
-        }
+        return classification_metrics(*self._labels_and_logits(data, batch_size), self.labels)
 
     def explain(self, text: str, label=None) -> list[tuple[str, float]]:
         """Per-word attributions by occlusion: how much each word raises the label's probability.
 
         Each word is deleted in turn; its weight is p(label | text) minus
         p(label | text without that word). Positive weights push towards
-        ``label`` (default: the predicted label), negative ones away from it.
+        ``label`` (default: the predicted label), negative ones away from it
+        (:mod:`tasks.sentiment_inspect`).
 
         Returns:
             ``[(word, weight), ...]`` for the words the model reads (after
@@ -454,34 +413,9 @@ class SentimentPipeline(Pipeline):
             first with ``truncating="post"``, with a warning saying which), in text
             order; in float64, so a near-certain prediction still ranks its words.
         """
-        if not isinstance(text, str):
-            raise PipelineError(f"explain() takes one string; received {type(text).__name__}.")
-        text = repair_surrogates(text)
-        self._require_fitted("explain")
-        ids = self.preprocessor.encode([text])[0]
-        words = self.vectorizer.tokens(text)
-        first = len(words) - len(ids) if self.vectorizer.truncating == "pre" else 0
-        if len(words) > len(ids):
-            how = f"max_length={len(ids)}, truncating={self.vectorizer.truncating!r}"
-            warnings.warn(
-                f"The text has {len(words)} words; the model reads only words {first + 1} to "
-                f"{first + len(ids)} ({how}), and those are the ones explained.",
-                stacklevel=2,
-            )
-        if len(ids) == 0:
-            return []
-        words = words[first : first + len(ids)]
-        variants = [ids] + [np.delete(ids, i) for i in range(len(ids))]
-        proba = softmax(self._logits(variants).astype(np.float64))
-        if label is None:
-            k = int(proba[0].argmax())
-        elif label in self.labels:
-            k = self.labels.index(label)
-        else:
-            raise PipelineError(f"Received `label={label!r}`; expected one of {self.labels}.")
-        rest = np.delete(proba, k, axis=1).sum(axis=1)  # 1 - p, exact where p rounds to 1
-        weights = rest[1:] - rest[0] if proba[0, k] > 0.5 else proba[0, k] - proba[1:, k]
-        return [(w, float(v)) for w, v in zip(words, weights)]
+        from tasks.sentiment_inspect import explain
+
+        return explain(self, text, label)
 
     # ----------------------------------------------------------------- export
     def _serving(self):

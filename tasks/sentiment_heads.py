@@ -6,16 +6,25 @@
   :class:`HeadsCrossentropy` trains every head on its own cross-entropy and
   :func:`heads_accuracy` scores their mean.
 - :func:`fit_head_weights`: a weight per head and a bias per class, fitted on
-  held-out data (``combine="fit"``); :class:`SentimentServing` joins the heads
-  so in the exported graph.
+  held-out data (``combine="fit"``); :func:`read_head_weights` reads them from
+  a saved pipeline's assets; :class:`SentimentServing` joins the heads so in
+  the exported graph.
+- :func:`legacy_weight_path`: where seqkit 0.1.0 kept a weight of this model.
 """
 
 from __future__ import annotations
+
+import re
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+
+from tasks.arguments import PipelineError
+
+# A recurrent weight today: layers/recurrent_stack[_e]/rnns/<class>[_i]/<rest> (encoder e, layer i).
+_STACK_PATH = re.compile(r"layers/recurrent_stack(?:_(\d+))?/rnns/([a-z_]+?)(?:_(\d+))?/(.+)")
 
 __all__ = [
     "NgramBag",
@@ -24,6 +33,8 @@ __all__ = [
     "heads_accuracy",
     "count_ngram_prior",
     "fit_head_weights",
+    "read_head_weights",
+    "legacy_weight_path",
     "softmax",
     "SentimentServing",
 ]
@@ -304,3 +315,46 @@ def fit_head_weights(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
     result = minimize(objective, start, jac=True, method="L-BFGS-B")
     theta = result.x if np.isfinite(result.fun) and result.fun <= objective(start)[0] else start
     return theta[:heads].astype(np.float32), theta[heads:].astype(np.float32)
+
+
+def read_head_weights(assets: dict, heads: int, classes: int):
+    """The saved ``(weights (heads,), bias (classes,))`` of ``assets["head_weights"]``,
+    None where absent (pipelines saved before ``combine``), or a PipelineError naming
+    the damage."""
+    if "head_weights" not in assets:
+        return None
+    try:
+        weights = np.asarray(assets["head_weights"]["weights"], dtype=np.float32)
+        bias = np.asarray(assets["head_weights"]["bias"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as error:
+        raise PipelineError(f"The saved assets are damaged (head_weights: {error}).") from None
+    if (
+        weights.shape != (heads,)
+        or bias.shape != (classes,)
+        or not (np.isfinite(weights).all() and np.isfinite(bias).all())
+    ):
+        raise PipelineError(
+            f"The saved assets are damaged (head_weights must hold {heads} weights "
+            f"and {classes} biases, all finite)."
+        )
+    return weights, bias
+
+
+def legacy_weight_path(path: str, encoders: int) -> str:
+    """The 0.1.0 name of a weight: only the recurrent layers moved (into the stacks).
+
+    seqkit 0.1.0 had each recurrent layer at the top of the model, named by Keras
+    ``layers/<class>[_k]`` in the model's order, which runs layer by layer across the
+    encoders: layer i of encoder e was the ``k = i * encoders + e``-th.
+
+    Example, two encoders of two layers (encoder 2, layer 2):
+
+    >>> legacy_weight_path("layers/recurrent_stack_1/rnns/gru_1/cell/vars/0", 2)
+    'layers/gru_3/cell/vars/0'
+    """
+    match = _STACK_PATH.fullmatch(path)
+    if match is None:
+        return path  # embedding, dense (classifiers), ngram_bag: unchanged
+    encoder, kind, layer, rest = match.groups()
+    k = int(layer or 0) * encoders + int(encoder or 0)
+    return f"layers/{kind}{'' if k == 0 else f'_{k}'}/{rest}"
