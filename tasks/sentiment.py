@@ -1,7 +1,7 @@
 """Sentiment analysis (text classification): words → embedding → recurrent encoders → classes.
 
 The pipeline is a :class:`SentimentPreprocessor` (texts → word ids, labels →
-class ids), a Keras model (an embedding, one ``seqkit.layers.RecurrentStack``
+class ids, renamed by ``label_map=``), a Keras model (an embedding, one ``seqkit.layers.RecurrentStack``
 per encoder, pooling and a classifier per encoder, optionally the n-gram head
 of :mod:`tasks.sentiment_heads`), and the head combination fitted after
 training.
@@ -49,6 +49,7 @@ from tasks.sentiment_heads import (
     read_head_weights,
     softmax,
 )
+from tasks.sentiment_labels import relabel
 
 __all__ = ["SentimentPipeline", "SentimentPreprocessor", "NgramBag", "fit_head_weights"]
 
@@ -70,6 +71,12 @@ class SentimentPipeline(Pipeline):
     and hashed word bigrams sits beside the recurrent one: each head is trained
     on its own cross-entropy in the same model, and predictions average the two
     heads' logits (``head_accuracy`` reports each head alone).
+
+    Labels: ``fit``, ``fine_tune``, ``evaluate`` and ``head_accuracy`` take
+    ``label_map=``, a dict from the data's labels to the pipeline's (e.g.
+    ``{0: "negative", 1: "positive"}``; several may map to one); without it,
+    0/1 labels mean negative/positive for a pipeline with those two labels
+    (:mod:`tasks.sentiment_labels`).
 
     Args:
         cell: "lstm", "gru" or "rnn".
@@ -103,6 +110,8 @@ class SentimentPipeline(Pipeline):
     >>> clf = SentimentPipeline(units=16, max_tokens=1000).fit(train_df, epochs=3)
     >>> clf.predict(["What a film!"])
     [{'label': 'positive', 'score': 0.91}]
+    >>> clf.evaluate("imdb_test.csv", label_map={0: "negative", 1: "positive"})["accuracy"]
+    0.87
     """
 
     task = "sentiment"
@@ -180,18 +189,30 @@ class SentimentPipeline(Pipeline):
         }
 
     # ----------------------------------------------------------------- data
-    def _read(self, data, need_labels, text_column="text", label_column="label", encoding="utf-8"):
-        if isinstance(data, TextLabelData | TextStream):
-            return data
-        return read_text_classification(data, text_column, label_column, encoding=encoding)
+    def _read(
+        self,
+        data,
+        need_labels=True,
+        text_column="text",
+        label_column="label",
+        encoding="utf-8",
+        label_map=None,
+        fitted_labels=None,
+    ):
+        """Labelled data as ``fit`` reads it, its labels mapped by ``label_map`` (a dict
+        {data label: pipeline label}; :mod:`tasks.sentiment_labels`). ``fitted_labels``:
+        the labels mapped onto (None while ``fit`` chooses them)."""
+        if not isinstance(data, TextLabelData | TextStream):
+            two = fitted_labels is None  # fine-tuning data may hold a single label
+            data = read_text_classification(
+                data, text_column, label_column, require_two_classes=two, encoding=encoding
+            )
+        return relabel(data, label_map, fitted_labels)
 
-    def _read_fine_tune(self, data, text_column="text", label_column="label", encoding="utf-8"):
-        """Like ``_read`` but one class is enough: fine-tuning data may hold a single label."""
-        if isinstance(data, TextLabelData | TextStream):
-            return data
-        return read_text_classification(
-            data, text_column, label_column, require_two_classes=False, encoding=encoding
-        )
+    def _read_fine_tune(self, data, **read_kwargs):
+        """Like ``_read``, onto the fitted labels (one label is enough; 0/1 data against
+        the labels negative/positive needs no map)."""
+        return self._read(data, fitted_labels=self.labels, **read_kwargs)
 
     def _subset(self, data, index):
         return TextLabelData(
@@ -385,7 +406,10 @@ class SentimentPipeline(Pipeline):
 
         Args:
             data: labelled data in any form ``fit`` takes (a stream is read chunk by chunk).
-            **read_kwargs: the reader's (``text_column``, ``label_column``, ``encoding``).
+            **read_kwargs: the reader's (``text_column``, ``label_column``,
+                ``encoding``) and ``label_map``: a dict from the data's labels to
+                the pipeline's (``{0: "negative", 1: "positive"}``; 0/1 labels need
+                none against the labels negative/positive).
 
         Returns:
             ``{"accuracy", "f1", "loss", "confusion_matrix", "labels", "n"}``; rows of

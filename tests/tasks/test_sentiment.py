@@ -640,3 +640,111 @@ def test_whole_number_labels_from_a_csv_stay_integers(tmp_path):
     old.preprocessor.labels = ["0", "1"]
     old.preprocessor.check_labels([1, 0], "data")
     assert old.preprocessor.label_ids([1, 0]).tolist() == [1, 0]
+
+
+# ---------------------------------------------------------------- labels of other files (issue 17)
+def _csv(tmp_path, texts, labels, name="reviews.csv"):
+    path = tmp_path / name
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_evaluate_reads_0_1_labels_as_negative_positive(trained, tmp_path):
+    from seqkit.data import TextStream
+
+    texts, labels = make_reviews(100, seed=9)
+    want = trained.evaluate((texts, labels))
+    path = _csv(tmp_path, texts, [int(x == "positive") for x in labels])
+    assert trained.evaluate(path) == want  # (0/1 were "not among the pipeline's labels")
+    assert trained.evaluate(TextStream(path, chunk_rows=30)) == want
+    for label_map in ({0: "negative", 1: "positive"}, {"0": "negative", "1": "positive"}):
+        assert trained.evaluate(path, label_map=label_map) == want
+    flipped = trained.evaluate(path, label_map={0: "positive", 1: "negative"})
+    assert flipped["accuracy"] == pytest.approx(1 - want["accuracy"])
+    assert flipped["confusion_matrix"] == want["confusion_matrix"][::-1]  # true labels swap
+    head = trained.head_accuracy(path)
+    assert head["combined"] == pytest.approx(want["accuracy"])
+    # 0/1 mean nothing to a pipeline with other labels: it still says they are unknown.
+    three = SentimentPipeline(**SMALL)
+    three.preprocessor.labels, three._fitted = ["a", "b"], True
+    with pytest.raises(DataError, match=r"labels \['0', '1'\] are not among the pipeline's"):
+        three._check_fine_tune_data(three._read_fine_tune(path), "data")
+
+
+def test_label_map_renames_labels_for_fit_and_fine_tune(tmp_path):
+    from seqkit.data import TextStream
+
+    texts, labels = make_reviews(120, labels=(1, 4))  # star ratings
+    stars = [s if i % 4 else s + 1 for i, s in enumerate(labels)]  # 1, 2, 4 and 5 stars
+    label_map = {1: "bad", 2: "bad", 4: "good", 5: "good"}
+    fit = dict(epochs=1, verbose=0, checkpoint_dir=None)
+    clf = SentimentPipeline(**SMALL).fit((texts, stars), label_map=label_map, **fit)
+    assert clf.labels == ["bad", "good"]
+    path = _csv(tmp_path, texts, stars)
+    assert clf.evaluate(path, label_map=label_map) == clf.evaluate(
+        (texts, [label_map[s] for s in stars])
+    )
+    clf.fine_tune(path, label_map={str(k): v for k, v in label_map.items()}, **fit)
+    stream = TextStream(path, chunk_rows=50)
+    clf.fine_tune(stream, label_map=label_map, **fit)
+    mapped = clf._read_fine_tune(stream, label_map=label_map)
+    assert mapped.labels == ["bad", "good"] and len(mapped) == 120
+    assert mapped.fingerprint() != stream.fingerprint()  # a checkpoint knows its mapping
+    held_out = mapped.split(1 / 3)[1]  # every third row: both labels, mapped
+    assert {x for chunk in held_out.chunks() for x in chunk.labels} == {"bad", "good"}
+
+
+@pytest.mark.parametrize(
+    "label_map, message",
+    [
+        (
+            [0, 1],
+            "Received `label_map=[0, 1]` (a list); expected a dict from the data's labels to "
+            "the pipeline's, e.g. label_map={0: 'negative', 1: 'positive'}.",
+        ),
+        (
+            {0: "neg", 1: "pos"},
+            "label_map maps to ['neg', 'pos'], which are not among the pipeline's labels "
+            "['negative', 'positive']; map each of the data's labels to one of those",
+        ),
+        (
+            {0: "negative"},
+            "tuple of data: label_map has no entry for the label(s) [1] found in the data; "
+            "add one for each (e.g. 1: <one of the pipeline's labels>).",
+        ),
+        (
+            {0: "negative", "0": "positive"},
+            "label_map maps '0' twice (to 'negative' and 'positive'; the keys 0 and '0' are "
+            "the same label); keep one entry.",
+        ),
+        (
+            {0: 0.5, 1: "positive"},
+            "label_map: the value 0.5 is a float; labels are integers or strings",
+        ),
+        (
+            {0: 0, 1: "positive"},
+            "label_map's values mix integers and strings (0, 'positive'); use one kind",
+        ),
+    ],
+)
+def test_bad_label_map_says_what_is_wrong(trained, label_map, message):
+    texts, labels = make_reviews(10)
+    data = (texts, [int(x == "positive") for x in labels])
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        trained.evaluate(data, label_map=label_map)
+    with pytest.raises(PipelineError, match=re.escape(message.split(";")[0][:40])):
+        trained.fine_tune(data, label_map=label_map, verbose=0, checkpoint_dir=None)
+
+
+def test_fit_refuses_a_label_map_that_leaves_one_class():
+    texts, labels = make_reviews(20)
+    with pytest.raises(
+        PipelineError,
+        match=re.escape(
+            "tuple of data: label_map maps every label to 'x'; training a classifier needs "
+            "at least two classes."
+        ),
+    ):
+        SentimentPipeline(**SMALL).fit(
+            (texts, labels), label_map={"negative": "x", "positive": "x"}, verbose=0
+        )
