@@ -101,8 +101,9 @@ class SentimentPipeline(Pipeline):
             weight per head and a bias per class, fitted after training by
             minimising the cross-entropy on the validation data (stacking; a
             weaker or over-confident head counts less, and with one head this is
-            temperature-and-bias calibration); without validation data, or with
-            "mean", the plain mean of the heads' logits.
+            temperature-and-bias calibration); "mean": the plain mean of the
+            heads' logits. ``fine_tune`` refits the weights on its validation
+            part, or on its training data when it holds none out.
         seed: seeds weights, data order and dropout.
 
     Example:
@@ -346,10 +347,18 @@ class SentimentPipeline(Pipeline):
             logits.append(self._logits(self._encode(chunk), batch_size, heads))
         return np.concatenate(ys), np.concatenate(logits)
 
+    def _train(self, train, val, stage, *args, **kwargs):
+        # The combination follows the heads: fit it on the held-out data, or (fine_tune
+        # of fewer than 20 examples) on the fine-tuning data itself.
+        self._combine_on = val if val is not None or stage == "fit" else train
+        return super()._train(train, val, stage, *args, **kwargs)
+
     def _after_training(self, val) -> None:
-        if self.combine != "fit" or val is None:
-            return  # keep what there is (fine_tune without validation data keeps the fit)
-        y, logits = self._labels_and_logits(val, heads=True)
+        data = getattr(self, "_combine_on", val)
+        self._combine_on = None
+        if self.combine != "fit" or data is None:
+            return
+        y, logits = self._labels_and_logits(data, heads=True)
         self._head_weights = fit_head_weights(logits, y)
 
     # ----------------------------------------------------------------- inference

@@ -309,12 +309,10 @@ def test_combine_fit_weights_the_heads_on_the_validation_data(tmp_path):
         clf.evaluate((val_texts, val_labels))["loss"]
         <= mean.evaluate((val_texts, val_labels))["loss"] + 1e-6
     )
-    # Saved and loaded with the pipeline; fine_tune without validation data keeps it.
+    # Saved and loaded with the pipeline.
     clf.save(str(tmp_path / "m"))
     loaded = tasks.load(str(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.predict_proba(val_texts), clf.predict_proba(val_texts))
-    loaded.fine_tune((texts[:16], labels[:16]), epochs=1, verbose=0)  # < 20: no split
-    np.testing.assert_array_equal(loaded._head_weights[0], weights)
     with pytest.raises(PipelineError, match=r"Received `combine='max'`; expected one of"):
         SentimentPipeline(combine="max")
 
@@ -748,3 +746,41 @@ def test_fit_refuses_a_label_map_that_leaves_one_class():
         SentimentPipeline(**SMALL).fit(
             (texts, labels), label_map={"negative": "x", "positive": "x"}, verbose=0
         )
+
+
+def _new_domain(n, seed):
+    """Known but neutral words ("plot", "scene") carry the sentiment now."""
+    rng = np.random.RandomState(seed)
+    texts, labels = [], []
+    for i in range(n):
+        words = list(rng.choice(["the", "a", "film", "was", "it", "actor", "and"], 6))
+        words.insert(rng.randint(7), "plot" if i % 2 else "scene")
+        texts.append(" ".join(words))
+        labels.append("positive" if i % 2 else "negative")
+    return texts, labels
+
+
+@pytest.mark.parametrize("n", [16, 80])  # 16: nothing held out; 80: a validation part
+def test_fine_tune_refits_the_head_combination(n):
+    from seqkit.data import TextLabelData
+    from tasks.sentiment import fit_head_weights
+
+    texts, labels = make_reviews(300)
+    fit = dict(verbose=0, checkpoint_dir=None, learning_rate=1e-2)
+    clf = SentimentPipeline(**SMALL, ngram_buckets=101, seed=2).fit(
+        (texts, labels), epochs=2, **fit
+    )
+    before = [w.copy() for w in clf._head_weights]
+    new = _new_domain(n, seed=1)
+    clf.fine_tune(new, epochs=3, **fit)
+    weights, bias = clf._head_weights
+    assert not np.allclose(weights, before[0]), (weights, before)
+    # ... fitted on the held-out part of the new data, or on all of it when none is held out
+    data = TextLabelData(*new, "new")
+    if n >= 20:
+        data = clf._split(data, 0.1)[1]
+    y, logits = clf._labels_and_logits(data, heads=True)
+    for got, want in zip((weights, bias), fit_head_weights(logits, y)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    accuracy = clf.head_accuracy(_new_domain(200, seed=7))
+    assert accuracy["combined"] >= accuracy["recurrent"] - 0.05, accuracy
