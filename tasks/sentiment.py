@@ -1,7 +1,8 @@
 """Sentiment analysis (text classification): words → embedding → recurrent encoders → classes.
 
-The pipeline is a :class:`SentimentPreprocessor` (texts → word ids, labels →
-class ids, renamed by ``label_map=``), a Keras model (an embedding, one ``seqkit.layers.RecurrentStack``
+The pipeline is a :class:`SentimentPreprocessor` (texts → word ids, or
+SentencePiece subword ids with ``tokenizer="subword"``; labels → class ids,
+renamed by ``label_map=``), a Keras model (an embedding, one ``seqkit.layers.RecurrentStack``
 per encoder, pooling and a classifier per encoder, optionally the n-gram head
 of :mod:`tasks.sentiment_heads`), and the head combination fitted after
 training.
@@ -50,6 +51,7 @@ from tasks.sentiment_heads import (
     softmax,
 )
 from tasks.sentiment_labels import relabel
+from tasks.sentiment_subword import TOKENIZERS, SubwordVectorizer, make_vectorizer
 
 __all__ = ["SentimentPipeline", "SentimentPreprocessor", "NgramBag", "fit_head_weights"]
 
@@ -64,7 +66,9 @@ class SentimentPipeline(Pipeline):
 
     Text is lowercased, stripped of HTML line breaks and split into words and
     punctuation inside the TensorFlow graph; words become ids from a
-    vocabulary built on the training texts (``self.preprocessor``); an
+    vocabulary built on the training texts (``self.preprocessor``), or, with
+    ``tokenizer="subword"``, the standardized text is cut into SentencePiece
+    pieces learnt from the training texts (no word is out of vocabulary); an
     embedding feeds a (bi)recurrent encoder (a ``RecurrentStack``) whose outputs
     are max- and mean-pooled over the words; a dense layer gives one logit per
     class. Optionally (``ngram_buckets``) a second, linear head over the words
@@ -86,10 +90,18 @@ class SentimentPipeline(Pipeline):
         dropout: dropout on the embeddings (whole words) and before the classifier.
         embedding_dim: size of the word vectors.
         max_tokens, max_length, truncating, lowercase, strip_html, punctuation:
-            the preprocessor's (see :class:`SentimentPreprocessor`).
+            the preprocessor's (see :class:`SentimentPreprocessor`); with
+            subwords ``max_tokens`` is the SentencePiece model's size (>= 300)
+            and ``max_length`` counts pieces.
+        tokenizer: "word" (default: a word vocabulary; unseen words are
+            ``[UNK]``, also in ``fine_tune``) or "subword" (a SentencePiece
+            unigram model trained by ``fit`` and kept by ``fine_tune``, which can
+            so learn new words as pieces; see :mod:`tasks.sentiment_subword`).
+            The n-gram head then reads pieces and piece n-grams. A subword
+            SavedModel needs ``import tensorflow_text`` before loading.
         pooling: "max_mean", "max", "mean" or "last" (the encoder's final state).
-        ngram_buckets: size of the hashed word n-gram table (0: none).
-        ngram_order: longest word n-gram in that table: 2 (words and bigrams) or 3
+        ngram_buckets: size of the hashed word (or piece) n-gram table (0: none).
+        ngram_order: longest n-gram in that table: 2 (words and bigrams) or 3
             (and trigrams).
         ngram_nb: scale each n-gram's weight by its naive-Bayes log-count ratio,
             counted on the training texts (as in NBSVM, Wang & Manning 2012): a
@@ -139,6 +151,7 @@ class SentimentPipeline(Pipeline):
         encoders: int = 1,
         combine: str = "fit",
         seed: int = 0,
+        tokenizer: str = "word",
     ):
         super().__init__(seed=seed)
         self.cell = cell_arg(cell)
@@ -155,17 +168,26 @@ class SentimentPipeline(Pipeline):
         self.encoders = int_arg("encoders", encoders)
         self.combine = choice("combine", combine, ("fit", "mean"))
         self._head_weights = None  # (weights (heads,), bias (classes,)) fitted on validation
+        self.tokenizer = choice("tokenizer", tokenizer, TOKENIZERS)
+        args = (max_tokens, max_length, lowercase, strip_html, punctuation, truncating)
         try:
-            vectorizer = WordVectorizer(
-                max_tokens, max_length, lowercase, strip_html, punctuation, truncating
-            )
+            vectorizer = make_vectorizer(self.tokenizer, *args)
         except ValueError as error:
             raise PipelineError(str(error)) from None
         self.preprocessor = SentimentPreprocessor(vectorizer)
 
+    @classmethod
+    def from_folder(cls, path: str, meta: dict):
+        # Folders saved before subwords (seqkit <= 0.2.0) name no tokenizer: they used words.
+        config = meta.get("config")
+        if isinstance(config, dict) and "tokenizer" not in config:
+            meta = {**meta, "config": {**config, "tokenizer": "word"}}
+        return super().from_folder(path, meta)
+
     @property
-    def vectorizer(self) -> WordVectorizer:
-        """The preprocessor's WordVectorizer (vocabulary and text normalisation)."""
+    def vectorizer(self) -> WordVectorizer | SubwordVectorizer:
+        """The preprocessor's vectorizer (vocabulary and text normalisation): a
+        ``WordVectorizer``, or a ``SubwordVectorizer`` with ``tokenizer="subword"``."""
         return self.preprocessor.vectorizer
 
     @property
@@ -187,6 +209,7 @@ class SentimentPipeline(Pipeline):
             "encoders": self.encoders,
             "combine": self.combine,
             "seed": self.seed,
+            "tokenizer": self.tokenizer,
         }
 
     # ----------------------------------------------------------------- data
@@ -250,11 +273,12 @@ class SentimentPipeline(Pipeline):
             self.preprocessor.check_labels(data.labels, name)
 
     def _encode(self, data: TextLabelData) -> list[np.ndarray]:
-        cached = getattr(data, "_ids", None)
-        if cached is None:
-            cached = self.preprocessor.encode(data.texts)
-            data._ids = cached
-        return cached
+        # Cached on the data with the vocabulary they are ids of (data can meet other pipelines).
+        vocabulary, ids = getattr(data, "_ids", (None, None))
+        if vocabulary is not self.vectorizer.vocabulary:
+            vocabulary, ids = self.vectorizer.vocabulary, self.preprocessor.encode(data.texts)
+            data._ids = (vocabulary, ids)
+        return ids
 
     def _dataset(self, data, batch_size, shuffle_seed):
         if isinstance(data, TextStream):
@@ -433,18 +457,18 @@ class SentimentPipeline(Pipeline):
         return classification_metrics(*self._labels_and_logits(data, batch_size), self.labels)
 
     def explain(self, text: str, label=None) -> list[tuple[str, float]]:
-        """Per-word attributions by occlusion: how much each word raises the label's probability.
+        """Per-token attributions by occlusion: how much each token raises the label's probability.
 
-        Each word is deleted in turn; its weight is p(label | text) minus
-        p(label | text without that word). Positive weights push towards
-        ``label`` (default: the predicted label), negative ones away from it
-        (:mod:`tasks.sentiment_inspect`).
+        Each token (a word; a piece with ``tokenizer="subword"``) is deleted in
+        turn; its weight is p(label | text) minus p(label | text without it).
+        Positive weights push towards ``label`` (default: the predicted label),
+        negative ones away from it (:mod:`tasks.sentiment_inspect`).
 
         Returns:
-            ``[(word, weight), ...]`` for the words the model reads (after
-            normalisation and truncation: the last ``max_length`` words, or the
-            first with ``truncating="post"``, with a warning saying which), in text
-            order; in float64, so a near-certain prediction still ranks its words.
+            ``[(token, weight), ...]`` for the tokens the model reads (after
+            normalisation and truncation: the last ``max_length``, or the first
+            with ``truncating="post"``, with a warning saying which), in text
+            order; in float64, so a near-certain prediction still ranks its tokens.
         """
         from tasks.sentiment_inspect import explain
 
@@ -455,8 +479,10 @@ class SentimentPipeline(Pipeline):
         """What ``export`` saves: ``serving_default(text: tf.string[None])``.
 
         The signature returns ``probabilities`` (float32, (n, classes)),
-        ``label`` (the predicted label as a string) and ``score``. It needs only
-        TensorFlow to run: tokenization is in the graph.
+        ``label`` (the predicted label as a string) and ``score``. Tokenization is
+        in the graph: it needs only TensorFlow to run, and with
+        ``tokenizer="subword"`` ``import tensorflow_text`` before loading (the
+        SentencePiece op).
         """
         # A bare copy: nothing of training (optimizer, compiled metrics) goes into the graph.
         labels = [str(x) for x in self.labels]

@@ -1,6 +1,7 @@
 """The data side of a SentimentPipeline: its preprocessor and its batches.
 
-- :class:`SentimentPreprocessor`: texts -> word ids (a ``WordVectorizer``) and
+- :class:`SentimentPreprocessor`: texts -> word ids (a ``WordVectorizer``) or
+  subword ids (a :class:`~tasks.sentiment_subword.SubwordVectorizer`) and
   labels -> class ids; fitted on the training data, saved with the pipeline.
 - :func:`labelled_dataset` / :func:`stream_dataset`: ``tf.data`` batches of
   (ids, class ids), texts of similar length batched together (:func:`length_batches`)
@@ -17,6 +18,7 @@ import tensorflow as tf
 from seqkit.data import DataError, TextLabelData, TextStream, read_texts
 from seqkit.text import WordVectorizer
 from tasks.base import PipelineError, Preprocessor
+from tasks.sentiment_subword import SubwordVectorizer
 
 __all__ = ["SentimentPreprocessor", "pad", "length_batches", "labelled_dataset", "stream_dataset"]
 
@@ -52,7 +54,9 @@ class SentimentPreprocessor(Preprocessor):
 
     Args:
         vectorizer: the ``seqkit.text.WordVectorizer`` that normalises texts and
-            maps words to ids (or its config, a dict); default ``WordVectorizer()``.
+            maps words to ids (or its config, a dict; default ``WordVectorizer()``),
+            or a :class:`~tasks.sentiment_subword.SubwordVectorizer` (SentencePiece
+            pieces; its model is saved in the assets as base64, ``subword_model``).
 
     Example:
 
@@ -65,10 +69,10 @@ class SentimentPreprocessor(Preprocessor):
     def __init__(self, vectorizer: WordVectorizer | dict | None = None):
         if vectorizer is None or isinstance(vectorizer, dict):
             vectorizer = WordVectorizer(**(vectorizer or {}))
-        elif not isinstance(vectorizer, WordVectorizer):
+        elif not isinstance(vectorizer, WordVectorizer | SubwordVectorizer):
             raise PipelineError(
                 f"Received `vectorizer={vectorizer!r}`; expected a seqkit.text.WordVectorizer "
-                "or its config (a dict)."
+                "(or its config, a dict) or a tasks.sentiment_subword.SubwordVectorizer."
             )
         self.vectorizer = vectorizer
         self.labels: list | None = None
@@ -76,10 +80,16 @@ class SentimentPreprocessor(Preprocessor):
     def get_config(self) -> dict:
         return {"vectorizer": self.vectorizer.get_config()}
 
+    @property
+    def subword(self) -> bool:
+        """Whether ids are SentencePiece pieces (``tokenizer="subword"``), not words."""
+        return isinstance(self.vectorizer, SubwordVectorizer)
+
     def fit(self, data: TextLabelData | TextStream) -> SentimentPreprocessor:
-        """Builds the vocabulary and the sorted label list (a stream: one pass over its chunks)."""
+        """Builds the vocabulary (words; or trains the subword model) and the sorted label
+        list (a stream: one pass over its chunks)."""
         if isinstance(data, TextStream):  # one streamed pass; the file is never whole
-            self.vectorizer.build_vocabulary(chunk.texts for chunk in data.chunks())
+            self._build(chunk.texts for chunk in data.chunks())
             self.labels = data.labels
             if len(self.labels) < 2:
                 raise DataError(
@@ -87,9 +97,19 @@ class SentimentPreprocessor(Preprocessor):
                     "training needs at least two classes."
                 )
             return self
-        self.vectorizer.build_vocabulary(data.texts)
+        self._build(data.texts)
         self.labels = sorted(set(data.labels))
         return self
+
+    def _build(self, texts) -> None:
+        try:
+            self.vectorizer.build_vocabulary(texts)
+        except ValueError as error:  # (SentencePiece: too little text for max_tokens)
+            if not self.subword:
+                raise
+            raise DataError(
+                str(error).replace("vocabulary_size", "max_tokens") + " (tokenizer='subword')"
+            ) from None
 
     @property
     def fitted(self) -> bool:
@@ -100,7 +120,7 @@ class SentimentPreprocessor(Preprocessor):
         return self.vectorizer.encode(texts)
 
     def truncated(self, texts: list[str], ids: list[np.ndarray]) -> list[tuple[int, int]]:
-        """``(index, words)`` of the texts longer than ``max_length`` words (``ids``: theirs)."""
+        """``(index, tokens)`` of the texts longer than ``max_length`` tokens (``ids``: theirs)."""
         m = self.vectorizer.max_length
         full = [i for i, x in enumerate(ids) if len(x) == m]  # at the limit: maybe cut
         if not full:
@@ -113,10 +133,11 @@ class SentimentPreprocessor(Preprocessor):
         long = self.truncated(texts, ids)
         if long:
             m, how = self.vectorizer.max_length, self.vectorizer.truncating
+            unit = getattr(self.vectorizer, "unit", "words")
             warnings.warn(
-                f"{len(long)} text(s) (e.g. number {long[0][0]}, {long[0][1]} words) are longer "
+                f"{len(long)} text(s) (e.g. number {long[0][0]}, {long[0][1]} {unit}) are longer "
                 f"than max_length={m}; only their {'last' if how == 'pre' else 'first'} {m} "
-                f"words are read (truncating={how!r}).",
+                f"{unit} are read (truncating={how!r}).",
                 stacklevel=stacklevel,
             )
 
@@ -155,13 +176,19 @@ class SentimentPreprocessor(Preprocessor):
         return pad(ids, range(len(ids)))
 
     def get_assets(self) -> dict:
+        if self.subword:  # the SentencePiece model itself (its pieces are in it)
+            model = self.vectorizer.to_text() if self.vectorizer.model_proto else None
+            return {"subword_model": model, "labels": self.labels}
         return {"vocabulary": list(self.vectorizer.vocabulary or []), "labels": self.labels}
 
     def set_assets(self, assets: dict) -> None:
         try:
-            self.vectorizer.set_vocabulary(assets["vocabulary"])
+            if self.subword:
+                self.vectorizer.from_text(assets["subword_model"])
+            else:
+                self.vectorizer.set_vocabulary(assets["vocabulary"])
             labels = assets["labels"]
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise PipelineError(f"The saved assets are damaged ({error}).") from None
         if not isinstance(labels, list) or len(labels) < 2:
             raise PipelineError("The saved assets are damaged (labels must list >= 2 classes).")

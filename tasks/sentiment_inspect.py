@@ -2,9 +2,10 @@
 
 - :func:`classification_metrics`: accuracy, macro F1, loss and the confusion
   matrix (``SentimentPipeline.evaluate``).
-- :func:`explain`: per-word attributions by occlusion
-  (``SentimentPipeline.explain``): each word the model reads is deleted in
-  turn; its weight is p(label | text) minus p(label | text without it).
+- :func:`explain`: per-token attributions by occlusion
+  (``SentimentPipeline.explain``): each token the model reads (a word, or a
+  piece with ``tokenizer="subword"``) is deleted in turn; its weight is
+  p(label | text) minus p(label | text without it).
 """
 
 from __future__ import annotations
