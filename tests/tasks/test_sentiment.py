@@ -647,7 +647,7 @@ def _csv(tmp_path, texts, labels, name="reviews.csv"):
     return str(path)
 
 
-def test_evaluate_reads_0_1_labels_as_negative_positive(trained, tmp_path):
+def test_evaluate_reads_0_1_labels_as_negative_positive(trained, tmp_path, capsys):
     from seqkit.data import TextStream
 
     texts, labels = make_reviews(100, seed=9)
@@ -662,6 +662,12 @@ def test_evaluate_reads_0_1_labels_as_negative_positive(trained, tmp_path):
     assert flipped["confusion_matrix"] == want["confusion_matrix"][::-1]  # true labels swap
     head = trained.head_accuracy(path)
     assert head["combined"] == pytest.approx(want["accuracy"])
+    from tasks.cli import main  # `seqkit evaluate` too (it has no --label-map flag)
+
+    trained.save(str(tmp_path / "clf"))
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "clf"), "--data", path]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(want["accuracy"])
     # 0/1 mean nothing to a pipeline with other labels: it still says they are unknown.
     three = SentimentPipeline(**SMALL)
     three.preprocessor.labels, three._fitted = ["a", "b"], True
