@@ -1,4 +1,4 @@
-"""Text generation: a character- or word-level recurrent language model.
+"""Text generation: a character-, word- or subword-level recurrent language model.
 
 The pipeline is a :class:`TextGenPreprocessor` (the tokenizer and its
 vocabulary; text -> ids -> training windows), a :class:`RecurrentLM` (tokens
@@ -37,7 +37,7 @@ from seqkit.data import DataError, TextCorpus, TextFileStream, read_corpus, repa
 from seqkit.export import exporting
 from seqkit.samplers import Sampler
 from tasks.base import Pipeline, PipelineError, cell_arg, choice, int_arg, rate_arg
-from tasks.textgen_model import Generator, RecurrentLM
+from tasks.textgen_model import Generator, RecurrentLM, score_function
 from tasks.textgen_preprocessor import LEVELS, TextGenPreprocessor
 from tasks.textgen_sampling import (
     check_stop,
@@ -64,16 +64,19 @@ class TextGenPipeline(Pipeline):
     """A recurrent language model that trains on plain text and generates more of it.
 
     Args:
-        level: "char" (one token per character) or "word" (words, punctuation
-            marks and line breaks).
+        level: "char" (one token per character), "word" (words, punctuation
+            marks and line breaks) or "subword" (SentencePiece pieces learnt from
+            the training text, see :mod:`tasks.textgen_subword`: words are
+            written piece by piece, so the model can write words it never saw
+            whole; no text is unknown).
         cell: "lstm", "gru" or "rnn".
         units: state size of each recurrent layer.
         layers: stacked recurrent layers.
         dropout: dropout after each recurrent layer (training only).
         embedding_dim: size of the token vectors.
         seq_length: tokens per training window (truncated backpropagation length).
-        max_tokens: vocabulary size including padding and unknown (None: every
-            token for char level, 20,000 for word level).
+        max_tokens: vocabulary size including the special ids (None: every token
+            for char level, 20,000 for word level, 8,000 pieces for subword level).
         lowercase: lowercase the text first (word level mostly).
         seed: seeds weights, data order and dropout.
 
@@ -122,8 +125,10 @@ class TextGenPipeline(Pipeline):
         self._custom_loops = None  # (sampler, its compiled loops) of the last custom sampler
 
     # The preprocessor's settings, read through the pipeline as before.
-    tokenizer = property(lambda self: self.preprocessor.tokenizer, doc="The LMTokenizer.")
-    level = property(lambda self: self.preprocessor.level, doc='"char" or "word".')
+    tokenizer = property(
+        lambda self: self.preprocessor.tokenizer, doc="LMTokenizer / SubwordLMTokenizer."
+    )
+    level = property(lambda self: self.preprocessor.level, doc='"char", "word" or "subword".')
     max_tokens = property(lambda self: self.preprocessor.max_tokens, doc="Vocabulary cap.")
     lowercase = property(lambda self: self.preprocessor.lowercase, doc="Lowercases text.")
     seq_length = property(lambda self: self.preprocessor.seq_length, doc="Window length.")
@@ -299,7 +304,7 @@ class TextGenPipeline(Pipeline):
         n = streams * chunk
         loss = total / n
         scored = ids[1 : n + 1]
-        characters = len(self.tokenizer.decode(scored)) if self.level == "word" else n
+        characters = len(self.tokenizer.decode(scored)) if self.level != "char" else n
         return {
             "loss": loss,
             "perplexity": float(math.exp(min(loss, 700))),
@@ -312,18 +317,7 @@ class TextGenPipeline(Pipeline):
     def _score_fn(self):
         fn = getattr(self, "_score", None)
         if fn is None or fn.model is not self.model:
-            model = self.model
-
-            @tf.function
-            def fn(x, y, states):
-                logits, new_states = model.run(x, states, training=False)
-                nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels=y, logits=tf.cast(logits, tf.float32)
-                )
-                return tf.reduce_sum(nll), new_states
-
-            fn.model = model
-            self._score = fn
+            fn = self._score = score_function(self.model)
         return fn
 
     # ----------------------------------------------------------------- generation
@@ -375,7 +369,7 @@ class TextGenPipeline(Pipeline):
 
         Args:
             prompt: text to continue ("" starts a fresh text, after a line break).
-            max_length: number of new tokens (characters or words) to generate, at most
+            max_length: number of new tokens (characters, words or pieces), at most
                 20,000 (1,000,000 with ``stream=True``, which shows the text as it comes).
             temperature: 0 is greedy (deterministic); higher is more random (default 1.0).
             top_k: draw only among the k most likely tokens.
@@ -422,7 +416,7 @@ class TextGenPipeline(Pipeline):
         if stream:
             if num_samples != 1:
                 raise PipelineError("stream=True generates one sample; use num_samples=1.")
-            return self._stream(continue_ids, params, ids, max_length, seed, stops, head)
+            return self._stream(continue_ids, params, ids, max_length, seed, stops, prompt, head)
         with exporting():  # plain while loops: one trace serves every prompt length
             out = generate_ids(
                 tf.constant(ids),
@@ -455,15 +449,20 @@ class TextGenPipeline(Pipeline):
         return (*self._custom_loops[1], ())
 
     def _continuation(self, prompt: str, ids) -> str:
+        if self.level == "subword":  # a first "▁" is a space after the prompt
+            return self.tokenizer.continuation(prompt, ids)
         text = self.tokenizer.decode_python(ids)
         if self.level == "word" and prompt and text and needs_space(prompt, text):
             text = " " + text
         return text
 
-    def _stream(self, continue_ids, params, ids, max_length, seed, stops, head):
+    def _stream(self, continue_ids, params, ids, max_length, seed, stops, prompt, head):
         with exporting():
             logits, states = self._generator.read_prompt(tf.constant(ids), tf.constant(1))
-        decode = functools.partial(self._continuation, head)
+        if self.level == "subword":
+            decode = self.tokenizer.stream_decoder(prompt)
+        else:
+            decode = functools.partial(self._continuation, prompt)
         return stream_text(
             continue_ids, params, logits, states, max_length, seed, decode, stops, head
         )

@@ -14,7 +14,7 @@ import tensorflow as tf
 import seqkit.layers as sk
 from seqkit.samplers import sample_logits
 
-__all__ = ["RecurrentLM", "Generator"]
+__all__ = ["RecurrentLM", "Generator", "score_function"]
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -109,6 +109,22 @@ class RecurrentLM(keras.Model):
         }
 
 
+def score_function(model):
+    """A compiled ``(x, y, states) -> (summed nll of y, new states)`` over ``model``
+    (``x``, ``y``: ids ``(batch, time)``); ``.model`` is ``model``."""
+
+    @tf.function
+    def score(x, y, states):
+        logits, new_states = model.run(x, states, training=False)  # (batch, time, vocab)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=y, logits=tf.cast(logits, tf.float32)
+        )
+        return tf.reduce_sum(nll), new_states
+
+    score.model = model
+    return score
+
+
 def _int_spec(name=None):
     return tf.TensorSpec([], tf.int32, name=name)
 
@@ -130,7 +146,8 @@ class Generator(tf.Module):
     """Prompt reading, the sampling loop and decoding: one graph, in process and exported.
 
     Args:
-        tokenizer: the pipeline's ``LMTokenizer`` (vocabulary set).
+        tokenizer: the pipeline's ``LMTokenizer`` (vocabulary set) or
+            ``SubwordLMTokenizer`` (model trained).
         model: a built ``RecurrentLM``.
         primer_id: the token an empty prompt starts from.
 
@@ -145,6 +162,9 @@ class Generator(tf.Module):
         self.model = model
         self.primer = tf.constant([primer_id], tf.int32)
         self.vocabulary_size = tokenizer.vocabulary_size
+        # Never generated: [PAD] and [UNK]; subwords also [START] and [END].
+        never = list(getattr(tokenizer, "never_generate", (0, 1)))
+        self.never = tf.reduce_sum(tf.one_hot(never, self.vocabulary_size), axis=0)  # (vocab,)
         # Streaming continues the loop a few tokens per call; a full signature keeps
         # each call's dispatch cheap.
         params = [_float_spec(), _int_spec(), _float_spec()]  # temperature, top_k, top_p
@@ -163,9 +183,7 @@ class Generator(tf.Module):
         ]
 
     def _mask_special(self, logits):
-        # [PAD] and [UNK] are never generated.
-        special = tf.one_hot([0, 1], self.vocabulary_size, dtype=tf.float32)
-        return tf.cast(logits, tf.float32) - 1e9 * tf.reduce_sum(special, axis=0)
+        return tf.cast(logits, tf.float32) - 1e9 * self.never  # (samples, vocabulary)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), _int_spec()], autograph=False)
     def read_prompt(self, prompt_ids, num_samples):
@@ -245,6 +263,8 @@ class Generator(tf.Module):
         ids = self.tokenizer(prompt[None])[0]  # (prompt,)
         max_length = tf.maximum(max_length, 1)
         gen = self.generate_ids(ids, tf.constant(1), max_length, temperature, top_k, top_p, seed)
+        if self.tokenizer.level == "subword":  # a first "▁" is a space after the prompt
+            return {"text": prompt + self.tokenizer.continuation_text(prompt, gen)}
         text = self.tokenizer.ids_to_text(gen)[0]
         if self.tokenizer.level == "word":
             last = tf.strings.substr(prompt, -1, 1)

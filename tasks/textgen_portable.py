@@ -4,7 +4,8 @@
 ``step``: a token id per row and the recurrent states in, the next-token
 logits and the new states out. The app runs the loop (reading the prompt,
 sampling, appending) itself; the tokenizer is written beside it as files
-(``vocabulary.txt``, ``tokenizer.json``), since TFLite and ONNX have no
+(``vocabulary.txt``, ``tokenizer.json``; at subword level also the
+SentencePiece model ``sentencepiece.model``), since TFLite and ONNX have no
 string ops.
 
 Example:
@@ -19,6 +20,7 @@ import json
 
 import tensorflow as tf
 
+from seqkit.subword import NEWLINE
 from tasks.arguments import PipelineError
 from tasks.portable import Part, Portable, Tensor, vocabulary_text
 
@@ -56,6 +58,22 @@ Greedy decoding (temperature 0) this way gives the text of the pipeline's
 `generate(prompt, temperature=0)`.
 """
 
+_SUBWORD_TEXT = """\
+1. **Text to ids.** {lower}Replace every line break (\\r\\n, \\r or \\n) by the
+   piece `{newline}` (U+2424), then tokenize with the SentencePiece model
+   `sentencepiece.model` (any SentencePiece library: Python's `sentencepiece`, or
+   the C++ library inside an app; no start or end ids). `vocabulary.txt` lists the
+   pieces (line *i* is piece *i*); no text is unknown (byte fallback).
+"""
+_SUBWORD_DETOKENIZE = """\
+6. **Ids to text.** Decode the new ids with the same SentencePiece model
+   (`DecodeIds`: "▁" marks a space, byte pieces form UTF-8 characters), then
+   replace `{newline}` by a line break. After a non-empty prompt, decode the ids
+   behind the byte piece `<0x41>` ("A", id {sentinel}) and drop that "A", so that a
+   first "▁" stays a space; if the prompt ends with a space or a tab, drop one
+   leading space.
+"""
+
 _NO_SPACE_BEFORE = ".,;:!?)]}»"
 _NO_SPACE_AFTER = "([{«"
 
@@ -68,8 +86,53 @@ def state_names(stack, prefix: str = "") -> list[str]:
     return names
 
 
+def _subword_settings(pipeline) -> dict:
+    tokenizer = pipeline.tokenizer
+    return {
+        "level": "subword",
+        "tokenizer": "subword",
+        "model_file": "sentencepiece.model",
+        "lowercase": tokenizer.lowercase,
+        "newline_piece": NEWLINE,
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "padding_id": 0,
+        "unknown_id": 1,
+        "start_id": 2,
+        "end_id": 3,
+        "never_generate": list(tokenizer.never_generate),
+        "primer_id": pipeline.preprocessor.primer_id,
+        "invalid_utf8": "each invalid byte sequence reads as U+FFFD",
+        "split": "lowercase first if `lowercase`; line breaks (\\r\\n, \\r, \\n) become "
+        "`newline_piece`; then SentencePiece EncodeAsIds with `model_file`",
+        "detokenize": "SentencePiece DecodeIds, then `newline_piece` becomes \\n",
+    }
+
+
+def _subword_usage(usage: str, pipeline) -> str:
+    """The char/word recipe with its tokenizing and detokenizing steps for subwords."""
+    head, rest = usage.split("1. **Text to ids.**", 1)
+    body = rest.split("2. **Initial states.**", 1)[1].split("6. **Ids to text.**", 1)[0]
+    tail = usage.split("\n\n")[-1]
+    body = body.replace(
+        "ids 0 (`[PAD]`)\n   and 1 (`[UNK]`)", "ids 0-3 (`[PAD]`,\n   `[UNK]`, `[START]`, `[END]`)"
+    )
+    lower = "Lowercase the text if `lowercase` (here: yes). " if pipeline.lowercase else ""
+    tokenizer = pipeline.tokenizer
+    return (
+        head
+        + _SUBWORD_TEXT.format(lower=lower, newline=NEWLINE)
+        + "2. **Initial states.**"
+        + body
+        + _SUBWORD_DETOKENIZE.format(newline=NEWLINE, sentinel=tokenizer.vocabulary.index("<0x41>"))
+        + "\n"
+        + tail
+    )
+
+
 def _tokenizer_settings(pipeline) -> dict:
     tokenizer = pipeline.tokenizer
+    if tokenizer.level == "subword":
+        return _subword_settings(pipeline)
     settings = {
         "level": tokenizer.level,
         "lowercase": tokenizer.lowercase,
@@ -111,7 +174,8 @@ def parts(pipeline, fmt: str, **kwargs) -> Portable:
     Returns:
         A :class:`tasks.portable.Portable`: the part ``step(token_ids (N,) int32,
         *states (N, units) float32) -> (logits (N, vocabulary) float32, *new_states)``
-        and the files ``vocabulary.txt`` and ``tokenizer.json``.
+        and the files ``vocabulary.txt`` and ``tokenizer.json`` (subword level:
+        also ``sentencepiece.model``, the SentencePiece model's bytes).
 
     Raises:
         PipelineError: an unfitted pipeline, or any keyword argument (there are none).
@@ -164,4 +228,7 @@ def parts(pipeline, fmt: str, **kwargs) -> Portable:
         "vocabulary.txt": vocabulary_text(pipeline.tokenizer.vocabulary),
         "tokenizer.json": json.dumps(_tokenizer_settings(pipeline), indent=1, ensure_ascii=False),
     }
+    if pipeline.level == "subword":
+        usage = _subword_usage(usage, pipeline)
+        files["sentencepiece.model"] = pipeline.tokenizer.subword.model_proto
     return Portable(parts=[part], files=files, usage=usage)

@@ -1,10 +1,11 @@
 """The text generation preprocessor: text -> token ids -> training windows.
 
-``TextGenPreprocessor`` holds the :class:`seqkit.text.LMTokenizer` (its
-vocabulary is what a text-generation pipeline learns from data besides the
-weights) and cuts token ids into the ``seq_length`` windows the language model
-trains on, from a text in memory or from a :class:`seqkit.data.TextFileStream`
-read chunk by chunk.
+``TextGenPreprocessor`` holds the tokenizer: a :class:`seqkit.text.LMTokenizer`
+(characters or words) or a :class:`tasks.textgen_subword.SubwordLMTokenizer`
+(SentencePiece pieces); its vocabulary is what a text-generation pipeline
+learns from data besides the weights. It cuts token ids into the
+``seq_length`` windows the language model trains on, from a text in memory or
+from a :class:`seqkit.data.TextFileStream` read chunk by chunk.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import tensorflow as tf
 from seqkit.data import TextCorpus, TextFileStream
 from seqkit.text import LMTokenizer
 from tasks.base import PipelineError, Preprocessor, choice, int_arg
+from tasks.textgen_subword import MIN_SUBWORD_TOKENS, SUBWORD_MAX_TOKENS, SubwordLMTokenizer
 
-__all__ = ["TextGenPreprocessor", "LEVELS", "WORD_LEVEL_MAX_TOKENS"]
+__all__ = ["TextGenPreprocessor", "LEVELS", "WORD_LEVEL_MAX_TOKENS", "SUBWORD_MAX_TOKENS"]
 
-LEVELS = ("char", "word")
+LEVELS = ("char", "word", "subword")
 WORD_LEVEL_MAX_TOKENS = 20000  # the word-level vocabulary when max_tokens is None
 _CONFIG = ("level", "max_tokens", "lowercase", "seq_length")  # the constructor's arguments
 
@@ -29,10 +31,14 @@ class TextGenPreprocessor(Preprocessor):
     """Tokenizes text for a recurrent language model and cuts it into training windows.
 
     Args:
-        level: "char" (one token per character) or "word" (words, punctuation
-            marks and line breaks).
-        max_tokens: vocabulary size including padding and unknown (None: every
-            token for char level, 20,000 for word level).
+        level: "char" (one token per character), "word" (words, punctuation
+            marks and line breaks) or "subword" (SentencePiece pieces learnt
+            from the training text, line breaks kept: words are written piece
+            by piece, so unseen words can be read and written, and no text is
+            unknown).
+        max_tokens: vocabulary size including the special entries (None: every
+            token for char level, 20,000 for word level, 8,000 pieces for
+            subword level, which needs at least 300).
         lowercase: lowercase the text first.
         seq_length: tokens per training window.
 
@@ -40,7 +46,8 @@ class TextGenPreprocessor(Preprocessor):
         text: a string (or a ``TextCorpus``, whose ids are cached per vocabulary).
 
     Returns:
-        int32 token ids ``(tokens,)``; id 0 is padding, 1 unknown.
+        int32 token ids ``(tokens,)``; id 0 is padding, 1 unknown (subword
+        level: ids 0-3 are [PAD] [UNK] [START] [END], and [UNK] never occurs).
 
     Example:
 
@@ -61,6 +68,12 @@ class TextGenPreprocessor(Preprocessor):
         self.seq_length = int_arg("seq_length", seq_length, minimum=2)
         if max_tokens is not None:
             max_tokens = int_arg("max_tokens", max_tokens, minimum=3)
+        if max_tokens is not None and level == "subword" and max_tokens < MIN_SUBWORD_TOKENS:
+            raise PipelineError(
+                f"Received `max_tokens={max_tokens}` with level='subword'; expected at least "
+                f"{MIN_SUBWORD_TOKENS} (the pieces hold 4 special ids, 256 bytes and the line "
+                f"break) or None ({SUBWORD_MAX_TOKENS:,})."
+            )
         self.max_tokens = max_tokens
         if not isinstance(lowercase, bool):
             raise PipelineError(f"Received `lowercase={lowercase!r}`; expected True or False.")
@@ -68,7 +81,10 @@ class TextGenPreprocessor(Preprocessor):
         cap = max_tokens
         if cap is None and level == "word":
             cap = WORD_LEVEL_MAX_TOKENS
-        self.tokenizer = LMTokenizer(level, max_tokens=cap, lowercase=lowercase)
+        if level == "subword":
+            self.tokenizer = SubwordLMTokenizer(max_tokens, lowercase=lowercase)
+        else:
+            self.tokenizer = LMTokenizer(level, max_tokens=cap, lowercase=lowercase)
         self._ids = weakref.WeakKeyDictionary()  # TextCorpus -> (vocabulary, ids)
         self._stream_token_counts: dict[str, int] = {}  # TextFileStream fingerprint -> tokens
 
@@ -95,16 +111,23 @@ class TextGenPreprocessor(Preprocessor):
     @property
     def primer_id(self) -> int:
         """The token an empty prompt starts from: a line break if known, else the commonest."""
+        if self.level == "subword":
+            return self.tokenizer.newline_id
         vocab = self.tokenizer.vocabulary
         return vocab.index("\n") if "\n" in vocab else 2
 
     def get_assets(self) -> dict:
+        if self.level == "subword":  # the SentencePiece model, base64
+            return {"subword_model": self.tokenizer.to_text() if self.fitted else None}
         return {"vocabulary": list(self.tokenizer.vocabulary or [])}
 
     def set_assets(self, assets: dict) -> None:
         try:
+            if self.level == "subword":
+                self.tokenizer.from_text(assets["subword_model"])
+                return
             self.tokenizer.set_vocabulary(assets["vocabulary"])
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise PipelineError(f"The saved assets are damaged ({error}).") from None
 
     # ----------------------------------------------------------------- text -> ids
@@ -119,15 +142,23 @@ class TextGenPreprocessor(Preprocessor):
 
     def chunks(self, stream: TextFileStream):
         """The stream's text in pieces that end on a token boundary."""
-        return stream.chunks(whole_words=self.level == "word")
+        return stream.chunks(whole_words=self.level != "char")
 
     def _split_count(self, text: str) -> int:
+        if self.level == "subword":  # pieces need the model: a lower bound before it
+            return len(self(text)) if self.fitted else self.tokenizer.count_at_least(text)
         return int(self.tokenizer.split(tf.constant([text])).row_lengths()[0])
 
     def count_tokens(self, data) -> int:
-        """Tokens in a ``TextCorpus`` or ``TextFileStream`` (a stream: one pass, cached)."""
+        """Tokens in a ``TextCorpus`` or ``TextFileStream`` (a stream: one pass, cached).
+
+        Subword level before the model is trained: a lower bound (a piece per
+        word and per line break).
+        """
         if isinstance(data, TextFileStream):
             counts, key = self._stream_token_counts, data.fingerprint()
+            if self.level == "subword":  # the count depends on the model
+                key += ":" + self.tokenizer.fingerprint
             if key not in counts:
                 counts[key] = sum(self._split_count(text) for text in self.chunks(data))
             return counts[key]
@@ -146,12 +177,12 @@ class TextGenPreprocessor(Preprocessor):
 
     def split(self, data, fraction: float):
         """(train, validation): the validation text is the **end** of ``data``, cut on a
-        token boundary (word level: never inside a word)."""
+        token boundary (word and subword level: never inside a word)."""
         if isinstance(data, TextFileStream):
-            return data.split(fraction, whole_words=self.level == "word")
+            return data.split(fraction, whole_words=self.level != "char")
         text = data.text
         cut = int(len(text) * (1 - fraction))
-        if self.level == "word":  # do not cut a word in two
+        if self.level != "char":  # do not cut a word in two
             space = max(text.rfind(" ", 0, cut), text.rfind("\n", 0, cut))
             cut = space + 1 if space > 0 else cut
         return TextCorpus(text[:cut]), TextCorpus(text[cut:])

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 STREAM_CHUNK = 8  # tokens generated per compiled call when streaming
+INCOMPLETE = "\ufffd"  # what subword decoding shows for the first bytes of a character
 
 
 def sampling_parameters(sampler, temperature, top_k, top_p) -> tuple:
@@ -101,6 +102,11 @@ def needs_space(prompt: str, text: str) -> bool:
 def stream_text(continue_ids, params, logits, states, max_length, seed, decode, stops, head):
     """Yields the new text piece by piece, ``STREAM_CHUNK`` tokens per compiled call.
 
+    Only text that later tokens cannot change is yielded: the end that may
+    start a stop string, and a trailing U+FFFD (a subword byte piece whose
+    character is not complete yet), wait for the next tokens; the text is
+    ``decode`` of all the tokens so far.
+
     Args:
         continue_ids: the compiled loop ``(logits, states, t0, n, *params, seed) ->
             (tokens (1, n), logits, states)``.
@@ -135,6 +141,8 @@ def stream_text(continue_ids, params, logits, states, max_length, seed, decode, 
                     yield shown[len(emitted) :]
                 return
             ready = text[: len(text) - hold] if hold else text
+            # A piece of a character's UTF-8 bytes reads as U+FFFD until the rest come.
+            ready = ready.rstrip(INCOMPLETE)
             if len(ready) > len(emitted):
                 yield ready[len(emitted) :]
                 emitted = ready

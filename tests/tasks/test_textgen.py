@@ -410,7 +410,10 @@ def test_bad_training_text(data, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(level="byte"), "Received `level='byte'`; expected one of ('char', 'word')."),
+        (
+            dict(level="byte"),
+            "Received `level='byte'`; expected one of ('char', 'word', 'subword').",
+        ),
         (dict(cell="tcn"), "Received `cell='tcn'`; expected one of ('lstm', 'gru', 'rnn')."),
         (dict(units=0), "Received `units=0`; expected an integer >= 1."),
         (dict(seq_length=1), "Received `seq_length=1`; expected an integer >= 2."),
