@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re as _re
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +35,12 @@ REQUIRED_CHARS = "".join(chr(c) for c in range(33, 127)) + "".join(
     chr(c) for c in range(0xC0, 0x100) if c not in (0xD7, 0xF7)
 )
 NEWLINE = "\u2424"  # "␤" stands for a line break inside pieces (SentencePiece drops "\n")
+# A run of line breaks becomes "␤␤ ": a space after the run, so the next word starts with
+# "▁" as everywhere else (one spelling per word); decoding turns "␤" and one space after
+# it back into "\n". Spaces before a line break are dropped (SentencePiece would drop them).
+_BREAKS = r"[ \t]*(?:\r\n?|\n)"
+_BREAK_RUN = NEWLINE + "+"
+_UNBREAK = NEWLINE + " ?"
 
 
 def require_tensorflow_text():
@@ -87,7 +94,9 @@ class SubwordTokenizer(tf.Module):
         super().__init__(name=name)
         self.vocabulary_size = _positive_int("vocabulary_size", vocabulary_size, 300)
         if model_type not in _MODEL_TYPES:
-            raise ValueError(f"Received `model_type={model_type!r}`; expected one of {_MODEL_TYPES}.")
+            raise ValueError(
+                f"Received `model_type={model_type!r}`; expected one of {_MODEL_TYPES}."
+            )
         self.model_type = model_type
         self.lowercase = bool(lowercase)
         self.newlines = bool(newlines)
@@ -107,7 +116,10 @@ class SubwordTokenizer(tf.Module):
     def _prepare_python(self, text: str) -> str:
         if self.lowercase:
             text = text.lower()
-        return text.replace("\r\n", "\n").replace("\n", NEWLINE) if self.newlines else text
+        if not self.newlines:
+            return text
+        text = _re.sub(_BREAKS, NEWLINE, text)
+        return _re.sub(_BREAK_RUN, lambda m: m.group(0) + " ", text)
 
     def train(self, texts, max_sentences: int = 2_000_000, seed: int = 0) -> SubwordTokenizer:
         """Learns the model from ``texts`` (a list of strings); returns self.
@@ -216,7 +228,8 @@ class SubwordTokenizer(tf.Module):
         if self.lowercase:
             text = tf.strings.lower(text, encoding="utf-8")
         if self.newlines:
-            text = tf.strings.regex_replace(text, r"\r\n?|\n", NEWLINE)
+            text = tf.strings.regex_replace(text, _BREAKS, NEWLINE)
+            text = tf.strings.regex_replace(text, _BREAK_RUN, "\\0 ")
         return text
 
     def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
@@ -232,7 +245,7 @@ class SubwordTokenizer(tf.Module):
             ids = tf.ragged.boolean_mask(ids, ids >= len(SPECIALS))
         text = self._op().detokenize(ids)
         if self.newlines:
-            text = tf.strings.regex_replace(text, NEWLINE, "\n")
+            text = tf.strings.regex_replace(text, _UNBREAK, "\n")
         return text
 
     # ----------------------------------------------------------------- Python convenience
@@ -250,7 +263,7 @@ class SubwordTokenizer(tf.Module):
         self._require()
         kept = [int(i) for i in ids if int(i) >= len(SPECIALS)]
         text = self._processor.decode(kept)
-        return text.replace(NEWLINE, "\n") if self.newlines else text
+        return _re.sub(_UNBREAK, "\n", text) if self.newlines else text
 
     def tokens(self, text: str) -> list[str]:
         """The pieces of one text as the model sees them ("▁" marks a word start)."""

@@ -59,8 +59,10 @@ Greedy decoding (temperature 0) this way gives the text of the pipeline's
 """
 
 _SUBWORD_TEXT = """\
-1. **Text to ids.** {lower}Replace every line break (\\r\\n, \\r or \\n) by the
-   piece `{newline}` (U+2424), then tokenize with the SentencePiece model
+1. **Text to ids.** {lower}Replace every line break (\\r\\n, \\r or \\n), with the
+   spaces and tabs before it, by the piece `{newline}` (U+2424), and put one space
+   after each run of `{newline}` (regex `[ \\t]*(\\r\\n?|\\n)` -> `{newline}`, then
+   `{newline}+` -> itself + " "), then tokenize with the SentencePiece model
    `sentencepiece.model` (any SentencePiece library: Python's `sentencepiece`, or
    the C++ library inside an app; no start or end ids). `vocabulary.txt` lists the
    pieces (line *i* is piece *i*); no text is unknown (byte fallback).
@@ -68,10 +70,10 @@ _SUBWORD_TEXT = """\
 _SUBWORD_DETOKENIZE = """\
 6. **Ids to text.** Decode the new ids with the same SentencePiece model
    (`DecodeIds`: "▁" marks a space, byte pieces form UTF-8 characters), then
-   replace `{newline}` by a line break. After a non-empty prompt, decode the ids
-   behind the byte piece `<0x41>` ("A", id {sentinel}) and drop that "A", so that a
-   first "▁" stays a space; if the prompt ends with a space or a tab, drop one
-   leading space.
+   replace `{newline}` and one space after it by a line break (regex `{newline} ?`).
+   After a non-empty prompt, decode the ids behind the byte piece `<0x41>` ("A",
+   id {sentinel}) and drop that "A", so that a first "▁" stays a space; if the
+   prompt ends with a space, a tab or a line break, drop one leading space.
 """
 
 _NO_SPACE_BEFORE = ".,;:!?)]}»"
@@ -102,9 +104,11 @@ def _subword_settings(pipeline) -> dict:
         "never_generate": list(tokenizer.never_generate),
         "primer_id": pipeline.preprocessor.primer_id,
         "invalid_utf8": "each invalid byte sequence reads as U+FFFD",
-        "split": "lowercase first if `lowercase`; line breaks (\\r\\n, \\r, \\n) become "
-        "`newline_piece`; then SentencePiece EncodeAsIds with `model_file`",
-        "detokenize": "SentencePiece DecodeIds, then `newline_piece` becomes \\n",
+        "split": "lowercase first if `lowercase`; a line break (\\r\\n, \\r, \\n) and the "
+        "spaces and tabs before it become `newline_piece`, and a space follows each run of "
+        "them; then SentencePiece EncodeAsIds with `model_file`",
+        "detokenize": "SentencePiece DecodeIds, then `newline_piece` and one space after it "
+        "become \\n",
     }
 
 

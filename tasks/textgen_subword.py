@@ -37,7 +37,8 @@ LINES_PER_TEXT = 8  # SentencePiece trains on texts of a few lines (so "␤" is 
 MAX_TEXT_CHARS = 4000  # longer lines are cut at a space (SentencePiece skips long sentences)
 MAX_TRAINING_TEXTS = 200_000  # of a stream: the first ones train the model (about 1.6M lines)
 _SENTINEL = "<0x41>"  # the byte piece of "A": decoded before a continuation, then dropped
-_DROPPED_SPACE = " \t"  # a prompt's last character SentencePiece drops (not a line break)
+_DROPPED_SPACE = " \t\n"  # a prompt's last character after which "▁" is no space
+# (SentencePiece drops a trailing space; a line break is followed by "▁" as a word start)
 
 
 def training_texts(text: str) -> list[str]:
