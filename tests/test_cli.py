@@ -82,7 +82,6 @@ def test_upgrade_resaves_an_old_folder_in_the_current_layout(tmp_path, capsys):
     assert "seqkit 0.1.0" in capsys.readouterr().out
     meta = json.loads((tmp_path / "new" / "pipeline.json").read_text())
     import seqkit
-
     from tasks.base import FORMAT_VERSION
 
     assert meta["format_version"] == FORMAT_VERSION and meta["seqkit_version"] == seqkit.__version__
