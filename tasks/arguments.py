@@ -17,6 +17,7 @@ __all__ = [
     "choice",
     "cell_arg",
     "renamed_arguments",
+    "config_default",
 ]
 
 #: A pipeline was used wrongly (not fitted, bad argument); the message says how to fix it.
@@ -96,3 +97,12 @@ def renamed_arguments(**renames: str):
         return __init__
 
     return wrap
+
+
+def config_default(meta: dict, key: str, value) -> dict:
+    """``meta`` (a folder's pipeline.json) with ``config[key]`` set to ``value`` where the
+    config lacks it: what a folder saved before that argument existed meant."""
+    config = meta.get("config")
+    if isinstance(config, dict) and key not in config:
+        return {**meta, "config": {**config, key: value}}
+    return meta

@@ -30,6 +30,7 @@ from seqkit.data import (
     read_texts,
 )
 from seqkit.text import WordVectorizer
+from tasks.arguments import config_default
 from tasks.base import Pipeline, PipelineError, bool_arg, cell_arg, choice, int_arg, rate_arg
 from tasks.sentiment_data import (
     SentimentPreprocessor,
@@ -179,10 +180,7 @@ class SentimentPipeline(Pipeline):
     @classmethod
     def from_folder(cls, path: str, meta: dict):
         # Folders saved before subwords (seqkit <= 0.2.0) name no tokenizer: they used words.
-        config = meta.get("config")
-        if isinstance(config, dict) and "tokenizer" not in config:
-            meta = {**meta, "config": {**config, "tokenizer": "word"}}
-        return super().from_folder(path, meta)
+        return super().from_folder(path, config_default(meta, "tokenizer", "word"))
 
     @property
     def vectorizer(self) -> WordVectorizer | SubwordVectorizer:

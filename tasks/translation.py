@@ -32,7 +32,15 @@ import tensorflow as tf
 from seqkit.data import DataError, PairData, read_pairs, repair_surrogates
 from seqkit.export import exporting
 from seqkit.samplers import search_settings
-from tasks.arguments import bool_arg, cell_arg, choice, int_arg, rate_arg, renamed_arguments
+from tasks.arguments import (
+    bool_arg,
+    cell_arg,
+    choice,
+    config_default,
+    int_arg,
+    rate_arg,
+    renamed_arguments,
+)
 from tasks.base import Pipeline, PipelineError, atomic_file
 from tasks.translation_data import TranslationPreprocessor, nfc, pair_dataset, teacher_forcing
 from tasks.translation_model import END, END_ID, START_ID, Seq2Seq
@@ -142,10 +150,7 @@ class TranslationPipeline(Pipeline):
     @classmethod
     def from_folder(cls, path: str, meta: dict):
         # Folders saved before subwords (seqkit <= 0.2.0) name no tokenizer: they used words.
-        config = meta.get("config")
-        if isinstance(config, dict) and "tokenizer" not in config:
-            meta = {**meta, "config": {**config, "tokenizer": "word"}}
-        return super().from_folder(path, meta)
+        return super().from_folder(path, config_default(meta, "tokenizer", "word"))
 
     source_vectorizer = _delegate("source_vectorizer", "The source side's WordVectorizer.")
     target_vectorizer = _delegate("target_vectorizer", "The target side's WordVectorizer.")

@@ -99,3 +99,22 @@ def select_loop_path(name, monkeypatch):
 
         monkeypatch.setattr(rnn, "_fast_sequence", no_fast)
     return name
+
+
+def run_python(script: str, cwd, timeout: int = 300):
+    """Runs ``script`` (dedented) in a new Python process, without seqkit on its path
+    (PYTHONPATH cleared, TensorFlow's logs quiet); returns the CompletedProcess."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )

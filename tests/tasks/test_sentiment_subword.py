@@ -3,9 +3,6 @@
 import json
 import os
 import re
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -16,6 +13,7 @@ import tasks
 from seqkit.subword import SPECIALS
 from tasks.base import PipelineError
 from tasks.sentiment import SentimentPipeline
+from tests.helpers import run_python
 from tests.tasks.conftest import SMALL, make_reviews
 
 SUBWORD = {**SMALL, "max_tokens": 300, "tokenizer": "subword"}
@@ -27,19 +25,6 @@ ODD = ["Zyx 2015 ☃ 中文 <br />", "the film was GREAT!!", ""]
 def clf():
     texts, labels = make_reviews(400, seed=1)
     return SentimentPipeline(**SUBWORD, seed=4).fit((texts, labels), **FIT)
-
-
-def _fresh(script, cwd):
-    """Runs `script` in a new Python process without seqkit on its path."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_word_stays_the_default_and_subword_learns(clf):
@@ -207,7 +192,7 @@ def test_savedmodel_serves_raw_strings_with_tensorflow_text_imported(clf, tmp_pa
             "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules),
         }}))
         """
-    proc = _fresh(script, tmp_path)
+    proc = run_python(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(served["p"], want, atol=1e-5)

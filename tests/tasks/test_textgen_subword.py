@@ -4,9 +4,6 @@ never saw whole; decoding, streaming, evaluate, save/load and the exports."""
 import json
 import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -17,6 +14,7 @@ from tasks.base import PipelineError
 from tasks.textgen import TextGenPipeline
 from tasks.textgen_sampling import stream_text
 from tasks.textgen_subword import SubwordLMTokenizer, training_texts
+from tests.helpers import run_python
 from tests.tasks.test_textgen import FIT, SMALL, make_text
 
 SYLLABLES = ["ka", "lo", "mi", "ru", "te", "so", "ni", "pa"]
@@ -50,18 +48,6 @@ def tok():
     tok = SubwordLMTokenizer(300)
     tok.build_vocabulary(make_text(200))
     return tok
-
-
-def _fresh(script, cwd):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 # ----------------------------------------------------------------- the tokenizer
@@ -243,7 +229,7 @@ def test_savedmodel_generates_in_a_fresh_process_with_tensorflow_text(lm, tmp_pa
             "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules),
         }}))
         """
-    proc = _fresh(script, tmp_path)
+    proc = run_python(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["greedy"] == expected and not out["seqkit_imported"]

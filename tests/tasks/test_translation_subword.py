@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import tensorflow as tf
 from seqkit.subword import SPECIALS, SubwordTokenizer
 from tasks import PipelineError
 from tasks.translation import TranslationPipeline
+from tests.helpers import run_python
 from tests.tasks.test_translation import FIT, make_pairs
 
 SUBWORD = dict(units=64, embedding_dim=32, max_tokens=300, dropout=0.0)
@@ -23,18 +23,6 @@ ODD = ["Zyx 2015 ☃ 中文", "Ñandú come 34 panes a las 9:30."]
 @pytest.fixture(scope="module")
 def mt():
     return TranslationPipeline(**SUBWORD, seed=2).fit(make_pairs(800), **FIT)
-
-
-def _fresh(script, cwd):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_subword_is_the_default_and_learns_the_toy_language(mt):
@@ -146,7 +134,7 @@ def test_savedmodel_serves_raw_strings_with_tensorflow_text_imported(mt, tmp_pat
             "seqkit_imported": any(n.startswith(("seqkit", "tasks")) for n in sys.modules),
         }}))
         """
-    proc = _fresh(script, tmp_path)
+    proc = run_python(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["out"] == expected and not result["seqkit_imported"]
@@ -155,7 +143,7 @@ def test_savedmodel_serves_raw_strings_with_tensorflow_text_imported(mt, tmp_pat
         import tensorflow as tf
         tf.saved_model.load({str(tmp_path / "served")!r})
         """
-    proc = _fresh(bare, tmp_path)
+    proc = run_python(bare, tmp_path)
     assert proc.returncode != 0 and "Sentencepiece" in proc.stderr
     # TF Serving's loader (the TF1 session one), as `saved_model_cli` runs it, with the import
     cli = [
