@@ -272,10 +272,10 @@ No test Spanish or English sentence occurs in training (`benchmarks/_mt_splits.p
 ## Copy-tuning
 After training, `python benchmarks/translation.py copy-tune --model <trained folder> --save
 saved_models/translate-spa-eng` fine-tuned the model
-({cp["epochs"]} epochs, learning rate {cp["learning_rate"]}) on the training pairs plus
+({cp["epochs"]} epochs{" in " + str(len(cp["rounds"])) + " rounds, new copies each" if "rounds" in cp else ""}, learning rate {cp["learning_rate"]}) on the training pairs plus
 {cp["augmented_pairs"]:,} copies in which a name shared by both sides is replaced by an
 invented one and shared numbers by random ones (`benchmarks/_mt_augment.py`; the test
-names are never invented). Before it: split (a) beam BLEU {before["bleu_beam"]:.2f}, split
+names are never invented){"; run twice, the second time from the first's folder with --seed 1" if "rounds" in cp else ""}. Before it: split (a) beam BLEU {before["bleu_beam"]:.2f}, split
 (b) {lb["bleu_beam"]:.2f}, names and numbers carried {100 * nb["carried"]:.1f} %; the
 figures on this card are after it. Weights stored as float16 and measured as stored.
 """
