@@ -1,11 +1,10 @@
 """Translation: a (bi)recurrent encoder and an attention decoder, with batched beam search.
 
 The pipeline is a :class:`TranslationPreprocessor` (texts → ids: one shared
-SentencePiece vocabulary by default, so names and numbers are copied piece by
-piece; or word vocabularies), a :class:`~tasks.translation_model.Seq2Seq` model
-(a ``seqkit.layers.RecurrentStack`` encoder, one recurrent decoder layer with
-attention) and decoding (:mod:`tasks.translation_serving`: greedy or beam
-search in one TensorFlow graph, then detokenization).
+SentencePiece vocabulary by default, or word vocabularies), a
+:class:`~tasks.translation_model.Seq2Seq` model (a ``RecurrentStack`` encoder,
+one recurrent decoder layer with attention) and decoding
+(:mod:`tasks.translation_serving`: greedy or beam search in one graph).
 
 The decoder follows Luong et al. (2015)'s global attention: the recurrent
 decoder runs first and attention combines its output with a context vector
@@ -152,7 +151,7 @@ class TranslationPipeline(Pipeline):
         # Folders saved before subwords (seqkit <= 0.2.0) name no tokenizer: they used words.
         return super().from_folder(path, config_default(meta, "tokenizer", "word"))
 
-    source_vectorizer = _delegate("source_vectorizer", "The source side's WordVectorizer.")
+    source_vectorizer = _delegate("source_vectorizer", "The source side's tokenizer.")
     target_vectorizer = _delegate("target_vectorizer", "The target side's WordVectorizer.")
     target_vocabulary = _delegate(
         "target_vocabulary", "Target words by id ([PAD], [UNK], [START], [END] first)."

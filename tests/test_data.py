@@ -559,3 +559,10 @@ def test_a_latin_1_file_is_named_with_the_byte_and_reads_with_encoding(tmp_path)
         "Received `encoding='latin-2000'`; expected a text encoding Python knows, e.g. "
         "'utf-8', 'latin-1' or 'cp1252'."
     )
+
+
+@pytest.mark.parametrize("value", [np.array(1.5 + 2j, dtype=np.complex64), np.array("abc")])
+def test_a_single_numpy_value_is_not_data(value):
+    """A 0-d array (found by the fuzz test) gets the reader's own error, not a TypeError."""
+    with pytest.raises(DataError, match=r"Received a single value \(array\(.*not a collection"):
+        read_text_classification(value)

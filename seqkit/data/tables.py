@@ -270,6 +270,11 @@ def _read(data, text_column, label_column, need_labels, encoding="utf-8") -> Tex
     elif type(data).__module__.startswith("tensorflow") and hasattr(data, "element_spec"):
         where = "tf.data.Dataset"
         texts, labels = _read_dataset(data, text_column, label_column)
+    elif isinstance(data, np.ndarray) and data.ndim == 0:
+        raise DataError(
+            f"Received a single value ({data!r:.60}), not a collection of texts. Pass a list "
+            "of texts, (texts, labels), a pandas DataFrame or a CSV/TSV path."
+        )
     elif isinstance(data, list | tuple | np.ndarray):
         where = f"{type(data).__name__} of data"
         texts, labels = _split_pairs(data, where)
