@@ -66,6 +66,15 @@ def outputs_and_grads(layer, x, **call_kwargs):
 
         (_, outs), (gw, gx) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(tv, x)
         return [np.asarray(o) for o in outs], [np.asarray(gx)] + [np.asarray(g) for g in gw]
+    if BACKEND == "torch":
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        params = [w.value for w in layer.trainable_weights]
+        outs = as_list(layer(xt, **call_kwargs))
+        grads = torch.autograd.grad(_loss(outs), [xt] + params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, [xt] + params)]
+        return [o.detach().cpu().numpy() for o in outs], [g.cpu().numpy() for g in grads]
     raise NotImplementedError(f"gradients under backend {BACKEND}")
 
 
