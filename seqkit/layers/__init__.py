@@ -9,7 +9,8 @@
   classes.
 
 Under the TensorFlow backend the recurrent loops take a fast path (native C++
-kernels or XLA-compiled loops, `_tf_fast`), registered below.
+kernels or XLA-compiled loops, `_tf_fast`), under JAX a fused `lax.scan` with
+a hand-written backward pass (`_jax_fast`); both registered below.
 """
 
 import keras
@@ -28,6 +29,10 @@ if keras.backend.backend() == "tensorflow":
     from seqkit.layers import _tf_fast
 
     _fast_path.register("tensorflow", _tf_fast.run)
+elif keras.backend.backend() == "jax":
+    from seqkit.layers import _jax_fast
+
+    _fast_path.register("jax", _jax_fast.run)
 
 __all__ = [
     "RNN",

@@ -1,0 +1,286 @@
+"""JAX fast path: one fused `lax.scan` per layer call, with a hand-written
+backward pass (`jax.custom_vjp`).
+
+Registered for the JAX backend by `seqkit/layers/__init__.py` (the
+`_fast_path` registry) and reached only through
+`seqkit.layers.rnn._fast_sequence`, for the default activations (tanh /
+sigmoid), no recurrent dropout and no unrolling: SimpleRNN ("simple"), LSTM
+("lstm") and GRU ("gru", reset_after=True; "gru_v1", reset_after=False).
+Anything else raises `NotImplementedError` and runs the generic `keras.ops`
+loop.
+
+The layout mirrors the TensorFlow fast path (`_tf_cells`, `_tf_loops`):
+
+* `RNN.call` has already projected the inputs of all steps in one matmul
+  (`xp`, (time, batch, G)); the forward scan does only `h_tm1 @ R` and the
+  gate arithmetic, LSTM's four gates through one tanh over the whole
+  (batch, 4 * units) tensor (sigmoid(x) = (tanh(x / 2) + 1) / 2).
+* The forward scan of a differentiated call keeps what the backward reads
+  (the state sequences, LSTM's gates, GRU's z, r, candidate and recurrent
+  part); a call that is not differentiated runs the primal function, which
+  keeps nothing.
+* The reverse scan propagates only the state gradients (one matmul a step)
+  and emits the pre-activation gradients dZ; the recurrent-weight gradient
+  is then one large matmul over all steps, `H_prev^T @ dZ`, instead of T
+  small ones as JAX's own autodiff of a scan does.
+
+Masks: the fused function returns the carried state sequence H (a masked
+step carries the states unchanged); the layer's outputs come from H outside
+it, with `jnp.where` (zero before a row's first valid step, or at every
+masked step with `zero_output_for_mask`), so JAX differentiates that part.
+
+Every op is a plain XLA op (no cuDNN, no custom call), so `model.export`
+under JAX (jax2tf) gives a graph that serves on any CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from seqkit.layers._gates import gate_scale_offset
+
+__all__ = ["run", "ENABLED", "UNROLL"]
+
+# Switch for tests and benchmarks: False sends every call to the generic loop.
+ENABLED = True
+# `lax.scan(unroll=...)` of both loops (measured on the 2-core machine;
+# see benchmarks/RESULTS.md).
+UNROLL = 1
+
+_N_STATES = {"simple": 1, "lstm": 2, "gru": 1, "gru_v1": 1}
+
+
+def _outer(A, B):
+    """sum_t A[t]^T @ B[t] as one matmul: (T, batch, m), (T, batch, n) -> (m, n)."""
+    return jnp.matmul(A.reshape(-1, A.shape[-1]).T, B.reshape(-1, B.shape[-1]))
+
+
+def _sigmoid(x):
+    return 0.5 * jnp.tanh(0.5 * x) + 0.5
+
+
+def _lstm_consts(units, dtype):
+    scale, offset = gate_scale_offset(units)
+    gmask = (scale == 1.0).astype(np.float32)  # 1 on the candidate (tanh) block
+    return tuple(jnp.asarray(a, dtype) for a in (scale, offset, gmask))
+
+
+# ---------------------------------------------------------------- cells
+# step(kind, xp_t, states, w) -> (new_states, saves): one forward step; saves
+#   are what the backward step reads beyond the state sequences.
+# back(kind, dnew, res_t, w) -> (dxp_t, d_prev_states, di_t): one reverse
+#   step from the gradients wrt the new (uncarried) states; di_t is GRU's
+#   gradient wrt the recurrent part `h @ R + br` (None elsewhere).
+
+
+def _step(kind, xp_t, states, w):
+    u = w["u"]
+    if kind == "simple":
+        (h,) = states
+        hn = jnp.tanh(xp_t + h @ w["R"])
+        return (hn,), ()
+    if kind == "lstm":
+        h, c = states
+        scale, offset, _ = w["consts"]
+        z = xp_t + h @ w["R"]  # (batch, 4u)
+        a = jnp.tanh(z * scale) * scale + offset  # i, f, c~, o
+        i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
+        cn = f * c + i * g
+        hn = o * jnp.tanh(cn)
+        return (hn, cn), (a,)
+    (h,) = states
+    if kind == "gru":  # reset_after=True: hh = tanh(x_h + r * (h U_h + b_h))
+        inner = h @ w["R"] + w["br"]  # (batch, 3u)
+        zr = _sigmoid(xp_t[:, : 2 * u] + inner[:, : 2 * u])
+        i_h = inner[:, 2 * u :]
+        hh = jnp.tanh(xp_t[:, 2 * u :] + zr[:, u:] * i_h)
+        hn = hh + zr[:, :u] * (h - hh)
+        return (hn,), (zr, hh, i_h)
+    # gru_v1, reset_after=False: hh = tanh(x_h + (r * h) U_h)
+    R = w["R"]
+    zr = _sigmoid(xp_t[:, : 2 * u] + h @ R[:, : 2 * u])
+    hh = jnp.tanh(xp_t[:, 2 * u :] + (zr[:, u:] * h) @ R[:, 2 * u :])
+    hn = hh + zr[:, :u] * (h - hh)
+    return (hn,), (zr, hh)
+
+
+def _back(kind, dnew, res, w):
+    """res: (new states, previous states, saves) at this step."""
+    u = w["u"]
+    new, prev, saves = res
+    R = w["R"]
+    if kind == "simple":
+        (dhn,) = dnew
+        (hn,) = new
+        dz = dhn * (1.0 - hn * hn)
+        return dz, (dz @ R.T,), None
+    if kind == "lstm":
+        dhn, dcn = dnew
+        (_, cn), (_, c_prev), (a,) = new, prev, saves
+        gmask = w["consts"][2]
+        i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
+        tc = jnp.tanh(cn)
+        dct = dcn + dhn * o * (1.0 - tc * tc)
+        da = jnp.concatenate([dct * g, dct * c_prev, dct * i, dhn * tc], axis=1)
+        dz = da * (gmask + a * (1.0 - gmask) - a * a)  # (batch, 4u)
+        return dz, (dz @ R.T, dct * f), None
+    (dhn,) = dnew
+    (h_prev,) = prev
+    if kind == "gru":
+        zr, hh, i_h = saves
+        z, r = zr[:, :u], zr[:, u:]
+        dah = dhn * (1.0 - z) * (1.0 - hh * hh)
+        dsz = dhn * (h_prev - hh) * z * (1.0 - z)
+        dsr = dah * i_h * r * (1.0 - r)
+        di = jnp.concatenate([dsz, dsr, dah * r], axis=1)  # (batch, 3u)
+        dxp = jnp.concatenate([dsz, dsr, dah], axis=1)
+        return dxp, (dhn * z + di @ R.T,), di
+    zr, hh = saves
+    z, r = zr[:, :u], zr[:, u:]
+    dah = dhn * (1.0 - z) * (1.0 - hh * hh)
+    d_rh = dah @ R[:, 2 * u :].T
+    dsz = dhn * (h_prev - hh) * z * (1.0 - z)
+    dsr = d_rh * h_prev * r * (1.0 - r)
+    dzr = jnp.concatenate([dsz, dsr], axis=1)
+    dh_prev = dhn * z + d_rh * r + dzr @ R[:, : 2 * u].T
+    return jnp.concatenate([dzr, dah], axis=1), (dh_prev,), None
+
+
+def _weight_grads(kind, DXP, DI, H_prev, saves, w):
+    u = w["u"]
+    if kind == "gru":
+        return [_outer(H_prev, DI), jnp.sum(DI, axis=(0, 1))]
+    if kind == "gru_v1":
+        rh_prev = saves[0][..., u:] * H_prev
+        dR = jnp.concatenate(
+            [_outer(H_prev, DXP[..., : 2 * u]), _outer(rh_prev, DXP[..., 2 * u :])], axis=1
+        )
+        return [dR]
+    return [_outer(H_prev, DXP)]
+
+
+# ---------------------------------------------------------------- loops
+def _forward(kind, xp, states, w, m, keep):
+    """The forward scan: (state sequences, per-step saves or None)."""
+
+    def body(carry, x):
+        xp_t, m_t = x if m is not None else (x, None)
+        new, saves = _step(kind, xp_t, carry, w)
+        if m_t is not None:
+            new = tuple(jnp.where(m_t, s, p) for s, p in zip(new, carry))
+        return new, ((new, saves) if keep else new)
+
+    xs = xp if m is None else (xp, m)
+    _, ys = lax.scan(body, tuple(states), xs, unroll=UNROLL)
+    if keep:
+        return ys[0], ys[1]
+    return ys, None
+
+
+@functools.cache
+def _fused(kind, units, has_mask):
+    """The fused loop of one configuration, a `jax.custom_vjp` function:
+    f(xp, m, states, ws) -> (H, final states after the first), H the carried
+    (time, batch, units) sequence of the first state."""
+
+    def weights(ws, dtype):
+        w = {"R": ws[0], "u": units}
+        if kind == "lstm":
+            w["consts"] = _lstm_consts(units, dtype)
+        if kind == "gru":
+            w["br"] = ws[1]
+        return w
+
+    def primal(xp, m, states, ws):
+        S, _ = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=False)
+        return S[0], tuple(s[-1] for s in S[1:])
+
+    def fwd(xp, m, states, ws):
+        S, saves = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=True)
+        return (S[0], tuple(s[-1] for s in S[1:])), (S, saves, states, ws, m)
+
+    def bwd(res, cotangents):
+        S, saves, states, ws, m = res
+        dH, dfinal = cotangents
+        w = weights(ws, dH.dtype)
+        # the states before each step: (time, batch, units)
+        S_prev = tuple(jnp.concatenate([s0[None], s[:-1]], axis=0) for s0, s in zip(states, S))
+
+        def body(carry, x):
+            dH_t, m_t, new, prev, sv = x
+            g = (carry[0] + dH_t,) + tuple(carry[1:])  # wrt the carried states after t
+            if m is not None:
+                dnew = tuple(m_t * d for d in g)
+            else:
+                dnew = g
+            dxp_t, dprev, di = _back(kind, dnew, (new, prev, sv), w)
+            if m is not None:
+                dprev = tuple(d + (1.0 - m_t) * gi for d, gi in zip(dprev, g))
+            return dprev, (dxp_t, di) if di is not None else dxp_t
+
+        zeros = jnp.zeros_like(states[0])
+        carry0 = (zeros,) + tuple(dfinal)
+        m_seq = m if m is not None else jnp.zeros((dH.shape[0],), dH.dtype)
+        d0, out = lax.scan(body, carry0, (dH, m_seq, S, S_prev, saves), reverse=True, unroll=UNROLL)
+        DXP, DI = out if kind == "gru" else (out, None)
+        dws = _weight_grads(kind, DXP, DI, S_prev[0], saves, w)
+        dm = None if m is None else jnp.zeros_like(m)
+        return DXP, dm, tuple(d0), tuple(dws)
+
+    f = jax.custom_vjp(primal)
+    f.defvjp(fwd, bwd)
+    return jax.jit(f)
+
+
+def _is_jax_array(x):
+    return isinstance(x, jax.Array)  # tracers are jax.Arrays too; KerasTensors are not
+
+
+def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, inputs=None):
+    """Run the recurrence of `cell` over projected inputs (see `_fast_path`).
+
+    Args:
+        kind: "simple", "lstm", "gru" or "gru_v1"; None raises
+            NotImplementedError (no fused loop: the generic loop runs).
+        cell: the seqkit cell (weights are read from it).
+        xp: (time, batch, G) projected inputs, input bias included.
+        states: list of (batch, units) initial states.
+        mask: (time, batch, 1) bool or None.
+        zero_output_for_mask: output zeros at masked steps.
+        need_sequence: False when the caller reads only the last output.
+        inputs: unused here (the TensorFlow path's ONNX export reads it).
+
+    Returns:
+        (outputs (time, batch, units), final states list).
+    """
+    if not ENABLED or kind is None or not _is_jax_array(xp):
+        raise NotImplementedError
+    if xp.ndim != 3 or xp.shape[0] == 0 or not jnp.issubdtype(xp.dtype, jnp.floating):
+        raise NotImplementedError  # empty sequences and odd inputs: the generic loop
+    dtype = xp.dtype
+    units = cell.units
+    states = [jnp.asarray(s).astype(dtype) for s in states]
+    ws = [jnp.asarray(cell.recurrent_kernel).astype(dtype)]
+    if kind == "gru":
+        rb = cell.recurrent_bias()
+        ws.append(
+            jnp.asarray(rb).astype(dtype) if rb is not None else jnp.zeros((3 * units,), dtype)
+        )
+    m = None if mask is None else jnp.asarray(mask).astype(dtype)
+    H, rest = _fused(kind, units, m is not None)(xp, m, tuple(states), tuple(ws))
+    final = [H[-1], *rest]
+    if m is None:
+        Y = H
+    elif zero_output_for_mask:
+        Y = jnp.where(m > 0, H, 0.0)
+    else:  # zero before a row's first valid step, then the carried state
+        seen = lax.cummax(m, axis=0)
+        Y = jnp.where(seen > 0, H, 0.0)
+    if not need_sequence:
+        Y = Y[-1:]
+    return Y, final
