@@ -110,16 +110,17 @@ def check_against_keras(k, s, x, calls, **call_kwargs):
     assert_all_close(*actual, *expected, what=s.name)
 
 
+# Each case compiles once (~2-3 s on 2 cores): the "mixed" mask holds left
+# padding, right padding and a fully masked row at once.
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("mask_kind", [None, "left", "right", "mixed"])
-@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("mask_kind, go_backwards", [(None, False), ("mixed", True)])
 def test_matches_keras(kind, mask_kind, go_backwards, calls):
     k, s = pair(kind, return_sequences=True, return_state=True, go_backwards=go_backwards)
     kwargs = {} if mask_kind is None else {"mask": make_mask(mask_kind)}
     check_against_keras(k, s, data(1), calls, **kwargs)
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_last_output_and_initial_state_match_keras(kind, calls):
     k, s = pair(kind, return_state=True)
     n = 2 if kind == "lstm" else 1
@@ -128,8 +129,7 @@ def test_last_output_and_initial_state_match_keras(kind, calls):
     check_against_keras(k, s, data(2), calls, initial_state=states, mask=make_mask("right"))
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple_rnn"])
-@pytest.mark.parametrize("mask_kind", [None, "mixed"])
+@pytest.mark.parametrize("kind, mask_kind", [("lstm", "mixed"), ("gru", None)])
 def test_bidirectional_matches_keras(kind, mask_kind, calls):
     """Bidirectional sets zero_output_for_mask on both layers (and go_backwards on one)."""
     k_inner, s_inner = pair(kind, return_sequences=True, return_state=True)
@@ -142,8 +142,17 @@ def _generic(monkeypatch, on):
     monkeypatch.setattr(_jax_fast, "ENABLED", not on)
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("zero_output", [False, True])
+@pytest.mark.parametrize(
+    "kind, zero_output",
+    [
+        ("lstm", True),
+        ("lstm", False),
+        ("gru", False),
+        ("gru_reset_before", True),
+        ("simple_rnn", True),
+        ("gru_no_bias", False),
+    ],
+)
 def test_matches_generic_loop(kind, zero_output, monkeypatch, calls):
     """Fused vs generic loop, same layer: masks, go_backwards, a learned initial state
     (its gradient flows through the fused backward's initial-state gradient)."""
