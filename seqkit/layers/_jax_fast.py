@@ -91,8 +91,8 @@ def _step(kind, xp_t, states, w):
         a = jnp.tanh(z * scale) * scale + offset  # i, f, c~, o
         i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
         cn = f * c + i * g
-        hn = o * jnp.tanh(cn)
-        return (hn, cn), (a,)
+        tc = jnp.tanh(cn)
+        return (o * tc, cn), (a, tc)
     (h,) = states
     if kind == "gru":  # reset_after=True: hh = tanh(x_h + r * (h U_h + b_h))
         inner = h @ w["R"] + w["br"]  # (batch, 3u)
@@ -109,30 +109,36 @@ def _step(kind, xp_t, states, w):
     return (hn,), (zr, hh)
 
 
+def _residuals(kind, S, S_prev, saves):
+    """What the reverse scan reads at each step, from the forward's results."""
+    if kind == "simple":
+        return (S[0],)  # h_new
+    if kind == "lstm":
+        return (S_prev[1],) + tuple(saves)  # c_prev, gates, tanh(c_new)
+    return (S_prev[0],) + tuple(saves)  # h_prev, z and r, candidate (, recurrent part)
+
+
 def _back(kind, dnew, res, w):
-    """res: (new states, previous states, saves) at this step."""
+    """res: this step's `_residuals`."""
     u = w["u"]
-    new, prev, saves = res
     R = w["R"]
     if kind == "simple":
         (dhn,) = dnew
-        (hn,) = new
+        (hn,) = res
         dz = dhn * (1.0 - hn * hn)
         return dz, (dz @ R.T,), None
     if kind == "lstm":
         dhn, dcn = dnew
-        (_, cn), (_, c_prev), (a,) = new, prev, saves
+        c_prev, a, tc = res
         gmask = w["consts"][2]
         i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
-        tc = jnp.tanh(cn)
         dct = dcn + dhn * o * (1.0 - tc * tc)
         da = jnp.concatenate([dct * g, dct * c_prev, dct * i, dhn * tc], axis=1)
         dz = da * (gmask + a * (1.0 - gmask) - a * a)  # (batch, 4u)
         return dz, (dz @ R.T, dct * f), None
     (dhn,) = dnew
-    (h_prev,) = prev
     if kind == "gru":
-        zr, hh, i_h = saves
+        h_prev, zr, hh, i_h = res
         z, r = zr[:, :u], zr[:, u:]
         dah = dhn * (1.0 - z) * (1.0 - hh * hh)
         dsz = dhn * (h_prev - hh) * z * (1.0 - z)
@@ -140,7 +146,7 @@ def _back(kind, dnew, res, w):
         di = jnp.concatenate([dsz, dsr, dah * r], axis=1)  # (batch, 3u)
         dxp = jnp.concatenate([dsz, dsr, dah], axis=1)
         return dxp, (dhn * z + di @ R.T,), di
-    zr, hh = saves
+    h_prev, zr, hh = res
     z, r = zr[:, :u], zr[:, u:]
     dah = dhn * (1.0 - z) * (1.0 - hh * hh)
     d_rh = dah @ R[:, 2 * u :].T
@@ -166,20 +172,24 @@ def _weight_grads(kind, DXP, DI, H_prev, saves, w):
 
 # ---------------------------------------------------------------- loops
 def _forward(kind, xp, states, w, m, keep):
-    """The forward scan: (state sequences, per-step saves or None)."""
+    """The forward scan: (final states, state sequences, per-step saves).
+
+    Without `keep` (a call that is not differentiated) only the first state's
+    sequence is stacked, and the saves are None.
+    """
 
     def body(carry, x):
         xp_t, m_t = x if m is not None else (x, None)
         new, saves = _step(kind, xp_t, carry, w)
         if m_t is not None:
             new = tuple(jnp.where(m_t, s, p) for s, p in zip(new, carry))
-        return new, ((new, saves) if keep else new)
+        return new, ((new, saves) if keep else new[0])
 
     xs = xp if m is None else (xp, m)
-    _, ys = lax.scan(body, tuple(states), xs, unroll=UNROLL)
+    final, ys = lax.scan(body, tuple(states), xs, unroll=UNROLL)
     if keep:
-        return ys[0], ys[1]
-    return ys, None
+        return final, ys[0], ys[1]
+    return final, (ys,), None
 
 
 @functools.cache
@@ -197,12 +207,12 @@ def _fused(kind, units, has_mask):
         return w
 
     def primal(xp, m, states, ws):
-        S, _ = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=False)
-        return S[0], tuple(s[-1] for s in S[1:])
+        final, S, _ = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=False)
+        return S[0], tuple(final[1:])
 
     def fwd(xp, m, states, ws):
-        S, saves = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=True)
-        return (S[0], tuple(s[-1] for s in S[1:])), (S, saves, states, ws, m)
+        final, S, saves = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=True)
+        return (S[0], tuple(final[1:])), (S, saves, states, ws, m)
 
     def bwd(res, cotangents):
         S, saves, states, ws, m = res
@@ -212,13 +222,13 @@ def _fused(kind, units, has_mask):
         S_prev = tuple(jnp.concatenate([s0[None], s[:-1]], axis=0) for s0, s in zip(states, S))
 
         def body(carry, x):
-            dH_t, m_t, new, prev, sv = x
+            dH_t, m_t, res_t = x
             g = (carry[0] + dH_t,) + tuple(carry[1:])  # wrt the carried states after t
             if m is not None:
                 dnew = tuple(m_t * d for d in g)
             else:
                 dnew = g
-            dxp_t, dprev, di = _back(kind, dnew, (new, prev, sv), w)
+            dxp_t, dprev, di = _back(kind, dnew, res_t, w)
             if m is not None:
                 dprev = tuple(d + (1.0 - m_t) * gi for d, gi in zip(dprev, g))
             return dprev, (dxp_t, di) if di is not None else dxp_t
@@ -226,7 +236,13 @@ def _fused(kind, units, has_mask):
         zeros = jnp.zeros_like(states[0])
         carry0 = (zeros,) + tuple(dfinal)
         m_seq = m if m is not None else jnp.zeros((dH.shape[0],), dH.dtype)
-        d0, out = lax.scan(body, carry0, (dH, m_seq, S, S_prev, saves), reverse=True, unroll=UNROLL)
+        d0, out = lax.scan(
+            body,
+            carry0,
+            (dH, m_seq, _residuals(kind, S, S_prev, saves)),
+            reverse=True,
+            unroll=UNROLL,
+        )
         DXP, DI = out if kind == "gru" else (out, None)
         dws = _weight_grads(kind, DXP, DI, S_prev[0], saves, w)
         dm = None if m is None else jnp.zeros_like(m)
