@@ -102,6 +102,10 @@ def bench_row(name, batch, steps, features, runs, warmup):
 
 def _loops():
     """Which seqkit loop implementation these rows measure."""
+    if keras.backend.backend() == "jax":
+        from seqkit.layers import _jax_fast
+
+        return "jax-fused" if _jax_fast.ENABLED else "generic"
     if keras.backend.backend() != "tensorflow":
         return "generic"
     import os
