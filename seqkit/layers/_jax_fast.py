@@ -52,8 +52,6 @@ ENABLED = True
 # see benchmarks/RESULTS.md).
 UNROLL = 1
 
-_N_STATES = {"simple": 1, "lstm": 2, "gru": 1, "gru_v1": 1}
-
 
 def _outer(A, B):
     """sum_t A[t]^T @ B[t] as one matmul: (T, batch, m), (T, batch, n) -> (m, n)."""
