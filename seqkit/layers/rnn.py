@@ -313,7 +313,7 @@ class RNN(keras.layers.Layer):
         if initial_state is not None:
             states = self._check_initial_state(initial_state)
         elif self.stateful:
-            states = [ops.convert_to_tensor(v) for v in self.states]
+            states = [ops.copy(v) for v in self.states]  # torch: assign() below is in place
         else:
             states = cell.get_initial_state(batch)
 
