@@ -16,6 +16,7 @@ Usage:
     python benchmarks/layers.py                 # all rows, 15 runs each
     python benchmarks/layers.py --runs 10 --only lstm-256
     KERAS_BACKEND=jax python benchmarks/layers.py   # same table under JAX
+    KERAS_BACKEND=torch python benchmarks/layers.py --peer torch   # + torch's nn.* modules
 """
 
 from __future__ import annotations
@@ -65,13 +66,44 @@ def build(lib, cls_name, units, bidirectional, steps, features, **kwargs):
     return model
 
 
+def build_torch_peer(cls_name, units, bidirectional, features, **kwargs):
+    """PyTorch's own module for the row (nn.RNN / nn.LSTM / nn.GRU, batch first)
+    with a Linear(1) head on the last output, and its forward / train-step calls."""
+    import torch
+
+    if kwargs:
+        raise SystemExit(f"--peer torch has no module for the options {kwargs}")
+    rnn = getattr(torch.nn, {"SimpleRNN": "RNN"}.get(cls_name, cls_name))(
+        features, units, batch_first=True, bidirectional=bidirectional
+    )
+    head = torch.nn.Linear(units * (2 if bidirectional else 1), 1)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params)
+
+    def forward(x):
+        return head(rnn(x)[0][:, -1])
+
+    def predict(x):
+        with torch.no_grad():
+            return forward(x)
+
+    def train(x, y):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(forward(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return predict, train
+
+
 def time_call(fn, runs_box):
     t0 = time.perf_counter()
     fn()
     runs_box.append((time.perf_counter() - t0) * 1000.0)
 
 
-def bench_row(name, batch, steps, features, runs, warmup):
+def bench_row(name, batch, steps, features, runs, warmup, peer=None):
     cls_name, units, bi, *extra = {**ROWS, **EXTRA_ROWS}[name]
     kw = extra[0] if extra else {}
     rng = np.random.default_rng(0)
@@ -82,21 +114,31 @@ def bench_row(name, batch, steps, features, runs, warmup):
         "seqkit": build(sk, cls_name, units, bi, steps, features, **kw),
     }
     models["seqkit"].set_weights(models["keras"].get_weights())
+    calls = {
+        lib: {"forward": partial(m.predict_on_batch, x), "train": partial(m.train_on_batch, x, y)}
+        for lib, m in models.items()
+    }
+    if peer == "torch":  # PyTorch's own module, timed in the same alternation
+        import torch
+
+        predict, train = build_torch_peer(cls_name, units, bi, features, **kw)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        calls["peer"] = {"forward": partial(predict, xt), "train": partial(train, xt, yt)}
     result = {}
     for phase in ("forward", "train"):
-        times = {"keras": [], "seqkit": []}
-        for m in models.values():  # warm-up: tracing and first runs
+        times = {lib: [] for lib in calls}
+        for c in calls.values():  # warm-up: tracing and first runs
             for _ in range(warmup):
-                m.predict_on_batch(x) if phase == "forward" else m.train_on_batch(x, y)
+                c[phase]()
         for _ in range(runs):
-            for lib, m in models.items():
-                if phase == "forward":
-                    time_call(partial(m.predict_on_batch, x), times[lib])
-                else:
-                    time_call(partial(m.train_on_batch, x, y), times[lib])
+            for lib, c in calls.items():
+                time_call(c[phase], times[lib])
         k = statistics.median(times["keras"])
         s = statistics.median(times["seqkit"])
         result[phase] = (k, s, s / k)
+        if peer:
+            p = statistics.median(times["peer"])
+            result[phase + "_peer"] = (p, s / p)
     return result
 
 
@@ -127,6 +169,11 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--features", type=int, default=64)
     p.add_argument("--only", nargs="*", choices=sorted({**ROWS, **EXTRA_ROWS}), help="rows to run")
+    p.add_argument(
+        "--peer",
+        choices=["torch"],
+        help="also time PyTorch's own module (nn.RNN / nn.LSTM / nn.GRU) in the same process",
+    )
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error(f"--runs must be >= 1, got {args.runs}")
@@ -141,15 +188,20 @@ def main(argv=None):
         "| layer | Keras fwd ms | seqkit fwd ms | fwd ratio | "
         "Keras train ms | seqkit train ms | train ratio |"
     )
+    if args.peer:
+        header += " torch fwd ms | torch train ms | seqkit/torch fwd | seqkit/torch train |"
     print(header)
-    print("|" + "---|" * 7)
+    print("|" + "---|" * (11 if args.peer else 7))
     for name in args.only or ROWS:
-        r = bench_row(name, args.batch, args.steps, args.features, args.runs, args.warmup)
-        (kf, sf, rf), (kt, st, rt) = r["forward"], r["train"]
-        print(
-            f"| {name} | {kf:.1f} | {sf:.1f} | {rf:.2f} | {kt:.1f} | {st:.1f} | {rt:.2f} |",
-            flush=True,
+        r = bench_row(
+            name, args.batch, args.steps, args.features, args.runs, args.warmup, args.peer
         )
+        (kf, sf, rf), (kt, st, rt) = r["forward"], r["train"]
+        line = f"| {name} | {kf:.1f} | {sf:.1f} | {rf:.2f} | {kt:.1f} | {st:.1f} | {rt:.2f} |"
+        if args.peer:
+            (pf, qf), (pt, qt) = r["forward_peer"], r["train_peer"]
+            line += f" {pf:.1f} | {pt:.1f} | {qf:.2f} | {qt:.2f} |"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
