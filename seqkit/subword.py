@@ -25,6 +25,8 @@ import re as _re
 import numpy as np
 import tensorflow as tf
 
+from seqkit.text import encode_in_batches
+
 __all__ = ["SubwordTokenizer", "SPECIALS", "require_tensorflow_text"]
 
 SPECIALS = ["[PAD]", "[UNK]", "[START]", "[END]"]  # ids 0, 1, 2, 3
@@ -251,12 +253,7 @@ class SubwordTokenizer(tf.Module):
     # ----------------------------------------------------------------- Python convenience
     def encode(self, texts: list[str], batch_size: int = 4096) -> list[np.ndarray]:
         """One int32 id array per text (through the graph op, as serving tokenizes)."""
-        out: list[np.ndarray] = []
-        for start in range(0, len(texts), batch_size):
-            ids = self(tf.constant(list(texts[start : start + batch_size])))
-            values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
-            out.extend(values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1))
-        return out
+        return encode_in_batches(self, texts, batch_size)
 
     def decode(self, ids) -> str:
         """The text of one id sequence (ids < 4 are dropped)."""

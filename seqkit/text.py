@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from seqkit.layers._validation import check_bool
 
-__all__ = ["WordVectorizer", "LMTokenizer", "nfc_compose", "PAD", "OOV"]
+__all__ = ["WordVectorizer", "LMTokenizer", "encode_in_batches", "nfc_compose", "PAD", "OOV"]
 
 PAD = "[PAD]"
 OOV = "[UNK]"
@@ -233,13 +233,18 @@ class WordVectorizer(_Vocabulary):
 
     def encode(self, texts: list[str], batch_size: int = 2048) -> list[np.ndarray]:
         """Python convenience: a list of int32 id arrays, one per text."""
-        out: list[np.ndarray] = []
-        for start in range(0, len(texts), batch_size):
-            ids = self(tf.constant(texts[start : start + batch_size]))
-            values = ids.flat_values.numpy()
-            splits = ids.row_splits.numpy()
-            out.extend(values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1))
-        return out
+        return encode_in_batches(self, texts, batch_size)
+
+
+def encode_in_batches(op, texts, batch_size: int) -> list[np.ndarray]:
+    """``op`` (strings -> ragged ids, e.g. a vectorizer) over ``texts`` in batches,
+    as one numpy id array per text."""
+    out: list[np.ndarray] = []
+    for start in range(0, len(texts), batch_size):
+        ids = op(tf.constant(list(texts[start : start + batch_size])))
+        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
+        out.extend(values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1))
+    return out
 
 
 # --------------------------------------------------------------------------- language models

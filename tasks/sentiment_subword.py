@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqkit.subword import SubwordTokenizer
-from seqkit.text import WordVectorizer
+from seqkit.text import WordVectorizer, encode_in_batches
 
 __all__ = ["SubwordVectorizer", "TOKENIZERS", "MIN_PIECES"]
 
@@ -146,12 +146,7 @@ class SubwordVectorizer(tf.Module):
 
     def encode(self, texts: list[str], batch_size: int = 2048) -> list[np.ndarray]:
         """Python convenience: a list of int32 id arrays, one per text (truncated)."""
-        out: list[np.ndarray] = []
-        for start in range(0, len(texts), batch_size):
-            ids = self(tf.constant(list(texts[start : start + batch_size])))
-            values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
-            out.extend(values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1))
-        return out
+        return encode_in_batches(self, texts, batch_size)
 
 
 def make_vectorizer(tokenizer: str, *args):
