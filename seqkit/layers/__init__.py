@@ -10,7 +10,8 @@
 
 Under the TensorFlow backend the recurrent loops take a fast path (native C++
 kernels or XLA-compiled loops, `_tf_fast`), under JAX a fused `lax.scan` with
-a hand-written backward pass (`_jax_fast`); both registered below.
+a hand-written backward pass (`_jax_fast`), under PyTorch torch's own fused
+kernels (`_torch_fast`); all registered below.
 """
 
 import keras
@@ -33,6 +34,10 @@ elif keras.backend.backend() == "jax":
     from seqkit.layers import _jax_fast
 
     _fast_path.register("jax", _jax_fast.run)
+elif keras.backend.backend() == "torch":
+    from seqkit.layers import _torch_fast
+
+    _fast_path.register("torch", _torch_fast.run)
 
 __all__ = [
     "RNN",
