@@ -14,7 +14,10 @@ Defaults (the pipelines pass them through; all overridable in their ``fit``):
   line, without TensorFlow's frames;
 - ``stage_seed``: the data order and dropout of epoch *k* depend only on the
   seed and *k*, so CPU runs repeat exactly, resumed or not;
-- ``strategy``: any ``tf.distribute.Strategy`` (the model is built in its scope).
+- ``strategy``: any ``tf.distribute.Strategy`` (the model is built in its scope);
+  under ``MultiWorkerMirroredStrategy`` the datasets are sharded by data, only
+  the chief writes checkpoints, and the workers agree on the run key, the
+  resume epoch and the time limit (:mod:`seqkit.distributed`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import warnings
 
 import numpy as np
 
+from seqkit import distributed
 from seqkit.errors import UsageError
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "check_training_args",
     "check_schedule_args",
     "check_fraction",
+    "check_schedule",
     "compile_model",
     "reseed",
     "run_key",
@@ -84,6 +89,19 @@ def check_schedule_args(lr_decay, time_limit) -> tuple[float, float | None]:
             f"Received `time_limit={time_limit!r}`; expected a positive number of minutes or None."
         )
     return float(lr_decay), time_limit
+
+
+def check_schedule(epochs, batch_size, patience, lr_decay, time_limit) -> dict:
+    """The checked schedule arguments of a task's ``fit`` / ``fine_tune``, as a dict."""
+    epochs, batch_size, patience = check_training_args(epochs, batch_size, patience)
+    lr_decay, time_limit = check_schedule_args(lr_decay, time_limit)
+    return dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        lr_decay=lr_decay,
+        time_limit=time_limit,
+    )
 
 
 def check_fraction(name: str, value) -> float:
@@ -148,6 +166,7 @@ def compile_model(
         jit = jit_compile and (strategy is None or strategy.num_replicas_in_sync == 1)
         model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=jit)
         optimizer.build(model.trainable_variables)
+    distributed.prepare_model(model, strategy)
     return model
 
 
@@ -179,6 +198,7 @@ def train_epochs(
     lr_decay: float = 1.0,
     time_limit: float | None = None,
     callbacks=(),
+    strategy=None,
 ) -> dict:
     """Trains ``model`` epoch by epoch with early stopping, checkpoints and resume.
 
@@ -195,6 +215,7 @@ def train_epochs(
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
         time_limit: minutes; no new epoch starts after this long (at least one runs).
         callbacks: extra Keras callbacks for each epoch.
+        strategy: the ``tf.distribute.Strategy`` the model was built under, if any.
 
     Returns:
         The history (a dict of lists, with ``epoch_seconds``). The best epoch's
@@ -206,8 +227,22 @@ def train_epochs(
         def on_epoch_end(self, epoch, logs=None):
             self.model.stop_training = True
 
-    ckpt = Checkpoints(checkpoint_dir, key, verbose)
+    cluster = distributed.cluster_of(strategy)
+    if cluster is not None:
+        distributed.activate(cluster)
+        distributed.agree(strategy, key, "the run (its arguments, data and fitted preprocessing)")
+        dataset_of = make_dataset
+        make_dataset = lambda seed: distributed.shard(dataset_of(seed), cluster)  # noqa: E731
+        val_dataset = distributed.shard(val_dataset, cluster) if val_dataset is not None else None
+    ckpt = Checkpoints(checkpoint_dir, key, verbose, cluster)
     state = ckpt.restore(model)
+    if cluster is not None:
+        resumed = state["epoch"] if state else 0
+        if distributed.agree_max(strategy, resumed) != resumed:
+            raise UsageError(
+                f"Worker {cluster.index} found no checkpoint the chief resumes from; under "
+                "multi-worker training checkpoint_dir must be a folder every worker reads."
+            )
     history = state["history"] if state else {}
     start = state["epoch"] if state else 0
     best = state["best"] if state else float("inf")
@@ -219,6 +254,8 @@ def train_epochs(
         if stopped:
             break
         over_time = time_limit is not None and time.monotonic() - started > 60 * time_limit
+        if cluster is not None and time_limit is not None:  # one worker over: all stop
+            over_time = distributed.agree_max(strategy, float(over_time)) > 0
         if over_time and epoch > start:  # at least one epoch per call
             if verbose:
                 print(f"Time limit of {time_limit} minutes reached after epoch {epoch}.")
@@ -302,10 +339,15 @@ class Checkpoints:
         directory: "auto" (the cache, removed by :meth:`finish`), a folder, or None.
         key: the run's key; its files live in ``<directory>/<key>/``.
         verbose: print a line when resuming.
+        cluster: the multi-worker cluster (:func:`seqkit.distributed.cluster_of`),
+            if any: only its chief writes.
     """
 
-    def __init__(self, directory, key: str, verbose: int = 1):
+    def __init__(self, directory, key: str, verbose: int = 1, cluster=None):
         self.verbose = verbose
+        # Under multi-worker training every worker reads the chief's checkpoints
+        # (a folder they share); only the chief writes them.
+        self.writes = cluster is None or cluster.is_chief
         self.auto = directory == "auto"
         if directory is None:
             self.dir = None
@@ -359,13 +401,13 @@ class Checkpoints:
         os.replace(tmp, path)
 
     def save_best(self, model):
-        if self.dir is None:
+        if self.dir is None or not self.writes:
             return
         os.makedirs(self.dir, exist_ok=True)
         self._atomic_weights(model, self._paths()[2])
 
     def save(self, model, epoch, best, wait, history, stopped):
-        if self.dir is None:
+        if self.dir is None or not self.writes:
             return
         os.makedirs(self.dir, exist_ok=True)
         state_path, last_path, _ = self._paths()
@@ -377,5 +419,5 @@ class Checkpoints:
 
     def finish(self):
         """Removes an "auto" run's checkpoints (training ended)."""
-        if self.dir is not None and self.auto:
+        if self.dir is not None and self.auto and self.writes:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -31,7 +31,7 @@ import os
 import numpy as np
 
 import seqkit
-from seqkit import training
+from seqkit import distributed, training
 from seqkit.export import atomic_file, atomic_folder, halve_weights
 from tasks.arguments import (
     PipelineError,
@@ -221,17 +221,7 @@ class Task:
         where = (o["clipnorm"], o["checkpoint_dir"], o["strategy"], o["verbose"])
         return self._train(train, val, "fine_tune", lr, *where, **schedule)
 
-    @staticmethod
-    def _check_schedule(epochs, batch_size, patience, lr_decay, time_limit) -> dict:
-        epochs, batch_size, patience = training.check_training_args(epochs, batch_size, patience)
-        lr_decay, time_limit = training.check_schedule_args(lr_decay, time_limit)
-        return dict(
-            epochs=epochs,
-            batch_size=batch_size,
-            patience=patience,
-            lr_decay=lr_decay,
-            time_limit=time_limit,
-        )
+    _check_schedule = staticmethod(training.check_schedule)
 
     def _train(
         self,
@@ -290,7 +280,12 @@ class Task:
             lr_decay=lr_decay,
             time_limit=time_limit,
             callbacks=self._callbacks(val),
+            strategy=strategy,
         )
+        if distributed.cluster_of(strategy) is not None:
+            # Mirrored variables run collectives on every call: predicting, saving
+            # and exporting on one worker needs a model of its own.
+            self.model = self._bare_model()
         self._after_training(val)
         return self
 
@@ -345,7 +340,7 @@ class Task:
             "history": self.history,
             "weights_dtype": weights_dtype,
         }
-        with atomic_folder(path) as tmp:
+        with distributed.write_path(path) as target, atomic_folder(target) as tmp:
             write_json(os.path.join(tmp, CONFIG_FILE), meta)
             write_json(os.path.join(tmp, ASSETS_FILE), self._all_assets())
             # No optimizer: no Adam slots saved (a third of the size; fine_tune starts afresh).
@@ -444,10 +439,13 @@ class Task:
         from tasks.portable import check_export, export_portable
         from tasks.serving import write_saved_model
 
-        check_export(path, format, overwrite)
-        if format != "saved_model":
-            return export_portable(self, path, format, **kwargs)
-        return write_saved_model(*self._serving(**kwargs), path)
+        with distributed.write_path(path) as target:  # a worker's copy goes to a temp folder
+            check_export(target, format, overwrite)
+            if format != "saved_model":
+                export_portable(self, target, format, **kwargs)
+            else:
+                write_saved_model(*self._serving(**kwargs), target)
+        return path
 
     # ----------------------------------------------------------------- hooks
     def _read(self, data, need_labels, **kwargs):

@@ -26,26 +26,10 @@ import json
 import os
 import sys
 
-from tasks.cli_support import column_options, parse_columns
+from tasks import workers
+from tasks.cli_support import _parse_sets, column_options, parse_columns
 
 TRAINABLE = ("sentiment", "textgen", "translation", "forecasting")
-
-
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_sets(pairs) -> dict:
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ValueError(f"--set expects key=value; received {pair!r}.")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
 
 
 def _print_json(obj) -> None:
@@ -150,6 +134,8 @@ def cmd_train(args) -> int:
     from tasks.cli_support import check_set_keys
     from tasks.registry import get_task
 
+    if args.workers is not None:  # N local processes, each running this command
+        return workers.launch(args, args.argv)
     cls = get_task(args.task)
     config = _parse_sets(args.set)
     config.setdefault("seed", args.seed)
@@ -166,10 +152,13 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         checkpoint_dir=args.checkpoint_dir or None,
+        strategy=workers.strategy_for(args),
         verbose=args.verbose,
         **read,
     )
-    pipeline.save(args.out)
+    pipeline.save(args.out)  # (a worker other than the chief writes a temporary copy)
+    if not workers.is_chief():
+        return 0
     print(f"Saved the trained {args.task} pipeline to {args.out}")
     if args.test:
         _print_json(pipeline.evaluate(args.test, **read))
@@ -435,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="0 silent, 1 progress bars, 2 a line per epoch (TensorFlow's logs: seqkit --verbose)",
     )
+    workers.add_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -480,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from tasks.cli_support import quiet_tensorflow
 
     quiet_tensorflow(verbose=args.logs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import os
 import sys
 
@@ -100,3 +101,20 @@ def check_set_keys(cls, task: str, config: dict) -> None:
                 f"--set {key}=...: {task} has no setting {key!r}. {hint}"
                 f"The settings are: {', '.join(valid)}."
             )
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_sets(pairs) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value; received {pair!r}.")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = _parse_value(value)
+    return out
