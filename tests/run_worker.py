@@ -3,7 +3,8 @@
 Usage: python tests/run_worker.py JOB.json
 
 JOB.json: ``{"task": "sentiment" | "forecasting", "config": {...}, "data": CSV,
-"out": FOLDER, "fit": {...}}``. With ``TF_CONFIG`` set the fit runs under
+"out": FOLDER, "fit": {...}, "stream": CHUNK_ROWS (optional: read
+``data`` as a ``seqkit.data.TextStream``)}``. With ``TF_CONFIG`` set the fit runs under
 ``seqkit.distributed.multi_worker_strategy()``; the pipeline is then saved to
 ``out`` (the chief's copy; the others write temporary ones).
 """
@@ -26,7 +27,12 @@ def main(job_path: str) -> int:
 
     cls = {"sentiment": tasks.SentimentPipeline, "forecasting": tasks.ForecastPipeline}[job["task"]]
     strategy = multi_worker_strategy() if os.environ.get("TF_CONFIG") else None
-    pipeline = cls(**job["config"]).fit(job["data"], strategy=strategy, verbose=0, **job["fit"])
+    data = job["data"]
+    if job.get("stream"):
+        from seqkit.data import TextStream
+
+        data = TextStream(data, chunk_rows=job["stream"])
+    pipeline = cls(**job["config"]).fit(data, strategy=strategy, verbose=0, **job["fit"])
     pipeline.save(job["out"])
     print("epochs trained:", len(pipeline.history.get("loss", [])), flush=True)
     return 0

@@ -213,6 +213,21 @@ def test_two_workers_cli_equal_one_process_sentiment(tmp_path, data):
     assert sorted(os.listdir(tmp_path)) == ["one", "two"]  # no worker copy left beside it
 
 
+@pytest.mark.slow
+def test_two_workers_equal_one_process_on_a_text_stream(tmp_path, data):
+    config = dict(units=8, embedding_dim=8, max_tokens=64, max_length=24, dropout=0.0)
+    fit = dict(epochs=2, batch_size=16, checkpoint_dir=None, learning_rate=1e-2)
+    results = {}
+    for n in (1, 2):
+        folder = tmp_path / f"run{n}"
+        folder.mkdir()
+        out = str(folder / "model")
+        job = {"task": "sentiment", "config": config, "data": data["sentiment"], "out": out}
+        _wait(_workers({**job, "fit": fit, "stream": 60}, n, folder), folder)
+        results[n] = out
+    assert _max_difference(results[1], results[2]) < TOLERANCE
+
+
 def _forecast_job(data, out, ckpt, epochs=2):
     fit = dict(epochs=epochs, batch_size=16, checkpoint_dir=ckpt, learning_rate=1e-2, patience=5)
     return {"task": "forecasting", "config": FORECAST, "data": data, "out": out, "fit": fit}
