@@ -25,7 +25,7 @@ def main(job_path: str) -> int:
     import tasks
     from seqkit.distributed import multi_worker_strategy
 
-    cls = {"sentiment": tasks.SentimentPipeline, "forecasting": tasks.ForecastPipeline}[job["task"]]
+    cls = tasks.get_task(job["task"])
     strategy = multi_worker_strategy() if os.environ.get("TF_CONFIG") else None
     data = job["data"]
     if job.get("stream"):
