@@ -148,6 +148,10 @@ def _loops():
         from seqkit.layers import _jax_fast
 
         return "jax-fused" if _jax_fast.ENABLED else "generic"
+    if keras.backend.backend() == "torch":
+        from seqkit.layers import _torch_fast
+
+        return "torch-fused (_VF)" if _torch_fast.ENABLED else "generic"
     if keras.backend.backend() != "tensorflow":
         return "generic"
     import os
