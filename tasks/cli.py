@@ -27,7 +27,8 @@ import os
 import sys
 
 from tasks import workers
-from tasks.cli_support import _parse_sets, column_options, parse_columns
+from tasks.cli_support import _parse_sets, column_options, label_map_options, parse_columns
+from tasks.cli_support import read_args as _read_args
 
 TRAINABLE = ("sentiment", "textgen", "translation", "forecasting")
 
@@ -52,19 +53,6 @@ def cmd_sentiment(args) -> int:
             top = sorted(weights, key=lambda tw: -abs(tw[1]))[: args.explain]
             print("\t" + ", ".join(f"{t} {w:+.3f}" for t, w in top))
     return 0
-
-
-def _read_args(task: str, args) -> dict:
-    """The reader options that apply to a task's data."""
-    encoding = {"encoding": args.encoding}
-    if task == "textgen":
-        return {"text_column": args.text_column, **encoding}
-    if task == "translation":
-        return encoding
-    if task == "forecasting":
-        columns = {"columns": parse_columns(args.columns)} if args.columns else {}
-        return {"time_column": args.time_column, "id_column": args.id_column, **encoding, **columns}
-    return {"text_column": args.text_column, "label_column": args.label_column, **encoding}
 
 
 def cmd_generate(args) -> int:
@@ -338,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     cols = column_options()  # forecasting: --columns Date=date,Close=close
+    labels = label_map_options()  # sentiment: --label-map pos=positive,neg=negative
     logs = argparse.ArgumentParser(add_help=False)  # `seqkit <command> ... --verbose` too
     logs.add_argument(
         "--verbose",
@@ -393,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8", help="the CSV's text encoding")
     p.set_defaults(func=cmd_forecast)
 
-    p = sub.add_parser("train", help="train a pipeline on your data and save it", parents=[cols])
+    p = sub.add_parser(
+        "train", help="train a pipeline on your data and save it", parents=[cols, labels]
+    )
     p.add_argument("task", help="task name: sentiment, textgen, translation or forecasting")
     p.add_argument(
         "--data",
@@ -428,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
-        "evaluate", help="metrics of a saved pipeline on labelled data", parents=[logs, cols]
+        "evaluate",
+        help="metrics of a saved pipeline on labelled data",
+        parents=[logs, cols, labels],
     )
     p.add_argument("model", help="saved folder or shipped name")
     p.add_argument("--data", required=True)

@@ -20,7 +20,15 @@ import json
 import os
 import sys
 
-__all__ = ["quiet_tensorflow", "check_set_keys", "column_options", "parse_columns"]
+__all__ = [
+    "quiet_tensorflow",
+    "check_set_keys",
+    "column_options",
+    "parse_columns",
+    "label_map_options",
+    "parse_label_map",
+    "read_args",
+]
 
 
 def column_options():
@@ -34,6 +42,35 @@ def column_options():
         help="forecasting: map your columns to the pipeline's, e.g. 'Adj Close=close,Vol=volume'",
     )
     return parser
+
+
+def label_map_options():
+    """The parent parser of ``--label-map`` (sentiment's ``label_map=``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--label-map",
+        metavar="YOURS=OURS,...",
+        help="sentiment: map your labels to the pipeline's, e.g. 'pos=positive,neg=negative'",
+    )
+    return parser
+
+
+def parse_label_map(text: str) -> dict:
+    """``"pos=positive,neg=negative"`` -> ``{"pos": "positive", "neg": "negative"}``
+    (a value that reads as a number, ``"0=1"``, is that integer)."""
+    pairs = [part for part in text.split(",") if part.strip()]
+    if not pairs or not all(part.count("=") == 1 for part in pairs):
+        raise ValueError(
+            f"Received `--label-map {text}`; expected YOURS=OURS pairs separated by commas, "
+            "e.g. --label-map 'pos=positive,neg=negative'."
+        )
+    out = {}
+    for part in pairs:
+        key, value = (side.strip() for side in part.split("="))
+        out[key] = int(value) if value.lstrip("-").isdigit() else value
+    return out
 
 
 def parse_columns(text: str) -> dict:
@@ -118,3 +155,24 @@ def _parse_sets(pairs) -> dict:
         key, value = pair.split("=", 1)
         out[key.strip()] = _parse_value(value)
     return out
+
+
+def read_args(task: str, args) -> dict:
+    """The reader options that apply to a task's data."""
+    encoding = {"encoding": args.encoding}
+    if getattr(args, "label_map", None) and task != "sentiment":
+        raise ValueError(f"--label-map applies to sentiment pipelines; this one is {task}.")
+    if task == "textgen":
+        return {"text_column": args.text_column, **encoding}
+    if task == "translation":
+        return encoding
+    if task == "forecasting":
+        columns = {"columns": parse_columns(args.columns)} if args.columns else {}
+        return {"time_column": args.time_column, "id_column": args.id_column, **encoding, **columns}
+    labels = {"label_map": parse_label_map(args.label_map)} if args.label_map else {}
+    return {
+        "text_column": args.text_column,
+        "label_column": args.label_column,
+        **encoding,
+        **labels,
+    }

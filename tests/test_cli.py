@@ -142,3 +142,30 @@ def test_forecast_columns_maps_a_users_column_names(tmp_path, capsys):
         "Received `--columns close`; expected YOURS=OURS pairs separated by commas, e.g. "
         "--columns 'Adj Close=close,Vol=volume'." in capsys.readouterr().err
     )
+
+
+def test_label_map_maps_a_files_labels_in_train_and_evaluate(tmp_path, capsys):
+    import pandas as pd
+
+    from tests.tasks.conftest import make_reviews
+
+    texts, labels = make_reviews(200, seed=2, labels=("neg", "pos"))
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    texts, labels = make_reviews(60, seed=9, labels=("bad", "good"))
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "test.csv", index=False)
+    small = ["--set", "units=8", "--set", "embedding_dim=8", "--set", "max_tokens=64"]
+    out = str(tmp_path / "clf")
+    train = ["train", "sentiment", "--data", str(tmp_path / "train.csv"), "--out", out]
+    train += [*small, "--epochs", "2", "--learning-rate", "0.01", "--verbose", "0"]
+    assert main([*train, "--checkpoint-dir", "", "--label-map", "neg=negative,pos=positive"]) == 0
+    import tasks
+
+    assert tasks.load(out).labels == ["negative", "positive"]
+    capsys.readouterr()
+    evaluate = ["evaluate", out, "--data", str(tmp_path / "test.csv")]
+    assert main([*evaluate, "--label-map", "bad=negative,good=positive"]) == 0
+    assert "accuracy" in json.loads(capsys.readouterr().out)
+    assert main(evaluate) == 2
+    assert "not among the pipeline's labels" in capsys.readouterr().err
+    assert main([*evaluate, "--label-map", "bad"]) == 2
+    assert "expected YOURS=OURS pairs separated by commas" in capsys.readouterr().err
