@@ -31,57 +31,52 @@ __all__ = [
 ]
 
 
-def column_options():
-    """The parent parser of ``--columns`` (forecasting's ``columns=`` mapping)."""
+def _pairs_option(flag: str, help: str):
+    """A parent parser of one ``--flag YOURS=OURS,...`` option."""
     import argparse
 
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(
-        "--columns",
-        metavar="YOURS=OURS,...",
-        help="forecasting: map your columns to the pipeline's, e.g. 'Adj Close=close,Vol=volume'",
-    )
+    parser.add_argument(flag, metavar="YOURS=OURS,...", help=help)
     return parser
+
+
+def column_options():
+    """The parent parser of ``--columns`` (forecasting's ``columns=`` mapping)."""
+    example = "'Adj Close=close,Vol=volume'"
+    return _pairs_option(
+        "--columns", f"forecasting: map your columns to the pipeline's, e.g. {example}"
+    )
 
 
 def label_map_options():
     """The parent parser of ``--label-map`` (sentiment's ``label_map=``)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(
-        "--label-map",
-        metavar="YOURS=OURS,...",
-        help="sentiment: map your labels to the pipeline's, e.g. 'pos=positive,neg=negative'",
+    example = "'pos=positive,neg=negative'"
+    return _pairs_option(
+        "--label-map", f"sentiment: map your labels to the pipeline's, e.g. {example}"
     )
-    return parser
+
+
+def _parse_pairs(text: str, flag: str, example: str) -> dict:
+    """``"a=b,c=d"`` -> ``{"a": "b", "c": "d"}`` (stripped), or a ValueError naming ``flag``."""
+    pairs = [part for part in text.split(",") if part.strip()]
+    if not pairs or not all(part.count("=") == 1 for part in pairs):
+        raise ValueError(
+            f"Received `{flag} {text}`; expected YOURS=OURS pairs separated by commas, "
+            f"e.g. {flag} {example}."
+        )
+    return {k.strip(): v.strip() for k, v in (part.split("=") for part in pairs)}
 
 
 def parse_label_map(text: str) -> dict:
     """``"pos=positive,neg=negative"`` -> ``{"pos": "positive", "neg": "negative"}``
     (a value that reads as a number, ``"0=1"``, is that integer)."""
-    pairs = [part for part in text.split(",") if part.strip()]
-    if not pairs or not all(part.count("=") == 1 for part in pairs):
-        raise ValueError(
-            f"Received `--label-map {text}`; expected YOURS=OURS pairs separated by commas, "
-            "e.g. --label-map 'pos=positive,neg=negative'."
-        )
-    out = {}
-    for part in pairs:
-        key, value = (side.strip() for side in part.split("="))
-        out[key] = int(value) if value.lstrip("-").isdigit() else value
-    return out
+    pairs = _parse_pairs(text, "--label-map", "'pos=positive,neg=negative'")
+    return {k: int(v) if v.lstrip("-").isdigit() else v for k, v in pairs.items()}
 
 
 def parse_columns(text: str) -> dict:
     """``"Adj Close=close,Vol=volume"`` -> ``{"Adj Close": "close", "Vol": "volume"}``."""
-    pairs = [part for part in text.split(",") if part.strip()]
-    if not pairs or not all(part.count("=") == 1 for part in pairs):
-        raise ValueError(
-            f"Received `--columns {text}`; expected YOURS=OURS pairs separated by commas, "
-            "e.g. --columns 'Adj Close=close,Vol=volume'."
-        )
-    return {k.strip(): v.strip() for k, v in (part.split("=") for part in pairs)}
+    return _parse_pairs(text, "--columns", "'Adj Close=close,Vol=volume'")
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
