@@ -224,8 +224,7 @@ def multi_worker_strategy(timeout: float | None = None):
 
 def cluster_of(strategy) -> Cluster | None:
     """The multi-worker cluster ``strategy`` spans, or None (no strategy, or one process)."""
-    resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None)
-    resolver = getattr(strategy, "cluster_resolver", None) or resolver
+    resolver = getattr(strategy, "cluster_resolver", None)  # (None on one-process strategies)
     if resolver is None:
         return None
     spec = resolver.cluster_spec().as_dict()
