@@ -10,10 +10,18 @@ checks it, waits until every worker answers on its port (``SEQKIT_WORKER_TIMEOUT
 seconds, default 120, then :class:`WorkerTimeoutError` names the missing ones),
 and builds the strategy. The training engine (:mod:`seqkit.training`) then
 
-- shards every dataset by data: each global batch of ``batch_size`` examples
-  is split across the workers, so N workers over a global batch train the
-  same steps as one process over that batch (an epoch's last, partial batch
-  is cut to a multiple of N examples: :func:`even_batches`);
+- shards in-memory data (and validation data) by data: each global batch of
+  ``batch_size`` examples is split across the workers, so N workers over a
+  global batch train the same steps as one process over that batch (an
+  epoch's last, partial batch is cut to a multiple of N examples:
+  :func:`even_batches`);
+- shards a training stream (``TextStream``, ``TextFileStream``) by chunk:
+  worker i of N parses and encodes only chunks i, i + N, ... in batches of
+  ``batch_size / N``, so a global step takes ``batch_size / N`` examples from
+  each worker's chunks. Each worker keeps full batches only and all take the
+  same number, the fewest any worker has (:func:`worker_part`,
+  :func:`own_batches`): a few examples per chunk are left out of each epoch,
+  and the steps are not one process's;
 - lets only the chief (worker 0) keep checkpoints, saves and exports; the
   others write into temporary folders that are deleted (:func:`write_path`);
 - agrees across workers on the run key, the resume epoch and the time limit.
@@ -35,7 +43,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from seqkit.errors import SeqkitError, UsageError
+from seqkit.errors import DataError, SeqkitError, UsageError
 
 __all__ = [
     "Cluster",
@@ -47,6 +55,8 @@ __all__ = [
     "prepare_model",
     "shard",
     "even_batches",
+    "worker_part",
+    "own_batches",
     "agree",
     "agree_max",
     "mean",
@@ -369,6 +379,50 @@ def shard(dataset, cluster: Cluster | None):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return even_batches(dataset, cluster.size).with_options(options)
+
+
+def worker_part(data, batch_size: int, strategy):
+    """``(data, batch_size, own)``: what this worker trains on.
+
+    Under a multi-worker ``strategy`` a stream (data with a ``shard`` method) is
+    sharded by chunk: this worker's chunks, in batches of ``batch_size / N``,
+    and ``own`` True (the engine then distributes it with :func:`own_batches`).
+    Anything else comes back as it is (sharded by data later, :func:`shard`).
+
+    Raises UsageError for a ``batch_size`` that N does not divide, DataError
+    for a stream with fewer chunks than workers.
+    """
+    cluster = cluster_of(strategy)
+    if cluster is None or not hasattr(data, "shard"):
+        return data, batch_size, False
+    n = cluster.size
+    if batch_size % n:
+        raise UsageError(
+            f"batch_size={batch_size} is not a multiple of the {n} workers: a stream is "
+            f"sharded by chunk, and each worker gives batch_size / {n} examples to every "
+            f"step. Pass batch_size={max(n, batch_size // n * n)}."
+        )
+    return data.shard(cluster.index, n), batch_size // n, True
+
+
+def own_batches(dataset, strategy):
+    """A worker's own ``dataset`` (full per-worker batches, known length) distributed
+    as it is: no data sharding, every worker the same number of batches, the fewest.
+    """
+    import tensorflow as tf
+
+    count = int(dataset.cardinality())
+    fewest = int(-agree_max(strategy, -count))
+    if fewest < 1:
+        raise DataError(
+            "A worker's chunks of the stream hold no full batch of batch_size / workers "
+            "examples: give more data, smaller chunks, or a smaller batch_size."
+        )
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    part = dataset.take(fewest).apply(tf.data.experimental.assert_cardinality(fewest))
+    part = part.with_options(options)
+    return strategy.distribute_datasets_from_function(lambda context: part)
 
 
 def _all_reduce(strategy, value: float, op: str) -> float:

@@ -199,6 +199,7 @@ def train_epochs(
     time_limit: float | None = None,
     callbacks=(),
     strategy=None,
+    own_parts=False,
 ) -> dict:
     """Trains ``model`` epoch by epoch with early stopping, checkpoints and resume.
 
@@ -216,6 +217,8 @@ def train_epochs(
         time_limit: minutes; no new epoch starts after this long (at least one runs).
         callbacks: extra Keras callbacks for each epoch.
         strategy: the ``tf.distribute.Strategy`` the model was built under, if any.
+        own_parts: under a multi-worker strategy, ``make_dataset`` gives this
+            worker's own part (``distributed.worker_part``), not the whole data.
 
     Returns:
         The history (a dict of lists, with ``epoch_seconds``). The best epoch's
@@ -232,7 +235,10 @@ def train_epochs(
         distributed.activate(cluster)
         distributed.agree(strategy, key, "the run (its arguments, data and fitted preprocessing)")
         dataset_of = make_dataset
-        make_dataset = lambda seed: distributed.shard(dataset_of(seed), cluster)  # noqa: E731
+        if own_parts:  # (this worker's chunks of a stream: distributed as they are)
+            make_dataset = lambda seed: distributed.own_batches(dataset_of(seed), strategy)  # noqa: E731
+        else:
+            make_dataset = lambda seed: distributed.shard(dataset_of(seed), cluster)  # noqa: E731
         val_dataset = distributed.shard(val_dataset, cluster) if val_dataset is not None else None
     ckpt = Checkpoints(checkpoint_dir, key, verbose, cluster)
     state = ckpt.restore(model)

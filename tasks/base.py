@@ -266,9 +266,10 @@ class Task:
             run["lr_decay"] = lr_decay
         stage_seed = (self.seed * 1_000_003 + (0 if stage == "fit" else 7919)) % 2**31
         val_ds = self._dataset(val, batch_size, shuffle_seed=None) if val is not None else None
+        part, batch, own = distributed.worker_part(train, batch_size, strategy)
         self.history = training.train_epochs(
             self.model,
-            lambda shuffle_seed: self._dataset(train, batch_size, shuffle_seed=shuffle_seed),
+            lambda shuffle_seed: self._dataset(part, batch, shuffle_seed=shuffle_seed),
             val_ds,
             key=training.run_key(run),
             stage_seed=stage_seed,
@@ -281,6 +282,7 @@ class Task:
             time_limit=time_limit,
             callbacks=self._callbacks(val),
             strategy=strategy,
+            own_parts=own,
         )
         if distributed.cluster_of(strategy) is not None:
             # Mirrored variables run collectives on every call: predicting, saving

@@ -223,7 +223,10 @@ def labelled_dataset(ids: list[np.ndarray], y: np.ndarray, batch_size: int, shuf
 
 def stream_dataset(stream: TextStream, preprocessor, batch_size: int, shuffle_seed):
     """Batches read chunk by chunk from a file, shuffled within each chunk (see
-    :func:`labelled_dataset`); ``preprocessor`` encodes each chunk."""
+    :func:`labelled_dataset`); ``preprocessor`` encodes each chunk. A worker's
+    shard (``stream.part``) keeps full batches only, so that every worker can take
+    the same number of them."""
+    full_only = getattr(stream, "part", None) is not None
 
     def generate():
         rng = np.random.RandomState(shuffle_seed % 2**32) if shuffle_seed is not None else None
@@ -234,13 +237,14 @@ def stream_dataset(stream: TextStream, preprocessor, batch_size: int, shuffle_se
             if rng is not None:
                 rng.shuffle(batches)
             for index in batches:
-                yield pad(ids, index), y[index]
+                if len(index) == batch_size or not full_only:
+                    yield pad(ids, index), y[index]
 
     span = batch_size * _SORT_SPAN  # length_batches splits each chunk the same way
-    n_batches = sum(
-        (size // span) * _SORT_SPAN + -(-(size % span) // batch_size)
-        for size in stream.chunk_sizes()
-    )
+    sizes = stream.chunk_sizes()
+    n_batches = sum((n // span) * _SORT_SPAN + -(-(n % span) // batch_size) for n in sizes)
+    if full_only:
+        n_batches = sum(n // batch_size for n in sizes)
     return _dataset(generate, n_batches)
 
 

@@ -254,10 +254,10 @@ class TextGenPreprocessor(Preprocessor):
                 while len(pending_x) >= batch_size:
                     yield pending_x[:batch_size], pending_y[:batch_size]
                     pending_x, pending_y = pending_x[batch_size:], pending_y[batch_size:]
-            if len(pending_x):
+            if len(pending_x) and stream.part is None:  # (a worker's shard: full batches)
                 yield pending_x, pending_y
 
         spec = tf.TensorSpec((None, L), tf.int32)
         dataset = tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
-        n_batches = -(-n_windows // batch_size)
+        n_batches = -(-n_windows // batch_size) if stream.part is None else n_windows // batch_size
         return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)

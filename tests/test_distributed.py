@@ -213,19 +213,38 @@ def test_two_workers_cli_equal_one_process_sentiment(tmp_path, data):
     assert sorted(os.listdir(tmp_path)) == ["one", "two"]  # no worker copy left beside it
 
 
+def _stream_job(kind, data, tmp_path):
+    if kind == "sentiment":
+        # 180 training rows in chunks of 54, 54, 54, 18: worker 0 takes chunks 0 and 2
+        # (12 batches of 8), worker 1 chunks 1 and 3 (8 batches); both take 8 an epoch.
+        config = dict(units=8, embedding_dim=8, max_tokens=64, max_length=24, dropout=0.0)
+        fit = dict(epochs=2, batch_size=16, checkpoint_dir=None, learning_rate=1e-2)
+        return {"task": "sentiment", "config": config, "data": data["sentiment"], "stream": 60,
+                "fit": fit}  # fmt: skip
+    rng = np.random.RandomState(0)  # word-level text in 5 chunks of 4,000 characters
+    words = ["the", "king", "queen", "speaks", "and", "goes", "to", "war", "now", "we"]
+    text = "\n".join(" ".join(rng.choice(words, 12)) for _ in range(400)) + "\n"
+    (tmp_path / "corpus.txt").write_text(text)
+    config = dict(level="word", seq_length=16, units=16, embedding_dim=8, dropout=0.0)
+    fit = dict(epochs=2, batch_size=8, checkpoint_dir=None, learning_rate=1e-2)
+    return {"task": "textgen", "config": config, "data": str(tmp_path / "corpus.txt"),
+            "stream": 4000, "fit": fit}  # fmt: skip
+
+
 @pytest.mark.slow
-def test_two_workers_equal_one_process_on_a_text_stream(tmp_path, data):
-    config = dict(units=8, embedding_dim=8, max_tokens=64, max_length=24, dropout=0.0)
-    fit = dict(epochs=2, batch_size=16, checkpoint_dir=None, learning_rate=1e-2)
+@pytest.mark.parametrize("kind", ["sentiment", "textgen"])
+def test_two_workers_shard_a_stream_by_chunk(tmp_path, data, kind):
+    """Each worker trains on its own chunks: the cluster equals one process fed, step by
+    step, both workers' batches joined."""
+    job = _stream_job(kind, data, tmp_path)
     results = {}
-    for n in (1, 2):
-        folder = tmp_path / f"run{n}"
+    for name, n, extra in (("workers", 2, {}), ("reference", 1, {"reference": 2})):
+        folder = tmp_path / name
         folder.mkdir()
         out = str(folder / "model")
-        job = {"task": "sentiment", "config": config, "data": data["sentiment"], "out": out}
-        _wait(_workers({**job, "fit": fit, "stream": 60}, n, folder), folder)
-        results[n] = out
-    assert _max_difference(results[1], results[2]) < TOLERANCE
+        _wait(_workers({**job, "out": out, **extra}, n, folder), folder)
+        results[name] = out
+    assert _max_difference(results["workers"], results["reference"]) < TOLERANCE
 
 
 def _forecast_job(data, out, ckpt, epochs=2):
@@ -234,13 +253,15 @@ def _forecast_job(data, out, ckpt, epochs=2):
 
 
 @pytest.mark.slow
-def test_two_workers_python_api_equal_one_process_forecasting(tmp_path, data):
+def test_two_workers_python_api_fit_and_fine_tune_equal_one_process_forecasting(tmp_path, data):
     results = {}
     for n in (1, 2):
         folder = tmp_path / f"run{n}"
         folder.mkdir()
         out = str(folder / "model")
-        procs = _workers(_forecast_job(data["forecasting"], out, None), n, folder)
+        job = _forecast_job(data["forecasting"], out, None)
+        job["fine_tune"] = dict(epochs=1, batch_size=16, checkpoint_dir=None, learning_rate=1e-3)
+        procs = _workers(job, n, folder)
         _wait(procs, folder)
         results[n] = out
     assert _max_difference(results[1], results[2]) < TOLERANCE

@@ -86,6 +86,7 @@ class TextFileStream:
         self.encoding = encoding
         self.chunk_chars = positive_int("chunk_chars", chunk_chars)
         self.start, self.stop = 0, None  # the characters [start, stop) of the file
+        self.part = None  # (index, count): only the chunks c with c % count == index
         self.labels = None
         self._length = None
         for _ in self._raw():  # fail now, not mid-training, on a wrong encoding
@@ -106,19 +107,69 @@ class TextFileStream:
         except UnicodeDecodeError as error:
             raise undecodable(self.path, self.encoding, error) from None
 
-    def chunks(self, whole_words: bool = False):
-        """Yields the view's text in pieces; with ``whole_words`` each piece ends after a
-        space or line break (the rest is carried into the next piece)."""
-        carry = ""
+    def _pieces(self):
+        """The file's chunks clipped to the view [start, stop), in order."""
         for offset, text in self._raw():
-            end = offset + len(text)
-            if end <= self.start:
+            if offset + len(text) <= self.start:
                 continue
             if self.stop is not None and offset >= self.stop:
                 break
-            text = text[
+            yield text[
                 max(0, self.start - offset) : None if self.stop is None else self.stop - offset
             ]
+
+    def shard(self, index: int, count: int) -> TextFileStream:
+        """Worker ``index`` of ``count``'s part: the view's chunks ``index``, ``index +
+        count``, ... (multi-worker training shards a stream by chunk). At word level
+        a word cut by a chunk boundary goes whole to the chunk it starts in.
+
+        Raises DataError when the view has fewer chunks than workers.
+        """
+        if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
+            raise DataError(
+                f"TextFileStream.shard: received ({index!r}, {count!r}); expected "
+                "0 <= index < count."
+            )
+        chunks = sum(1 for _ in self._pieces())
+        if chunks < count:
+            raise DataError(
+                f"{self.path} cannot be sharded over {count} workers: its text reads as "
+                f"{chunks} chunk(s) of up to {self.chunk_chars} characters, and each worker "
+                f"needs whole chunks of its own. Pass chunk_chars={max(1, len(self) // count)}"
+                " or fewer to TextFileStream."
+            )
+        view = self._view(self.start, self.stop)
+        view.part = (index, count)
+        return view
+
+    def _part_chunks(self, whole_words: bool):
+        index, count = self.part
+        pending = None  # our last piece, waiting for the end of its last word
+        for position, text in enumerate(self._pieces()):
+            cut = 0
+            if whole_words and position:  # the text up to the first word boundary
+                spaces = [i for i in (text.find(" "), text.find("\n")) if i >= 0]
+                cut = min(spaces) + 1 if spaces else len(text)
+            if pending:
+                yield pending + text[:cut]
+            pending = None
+            if position % count == index:
+                if whole_words:
+                    pending = text[cut:]
+                elif text:
+                    yield text
+        if pending:
+            yield pending
+
+    def chunks(self, whole_words: bool = False):
+        """Yields the view's text in pieces; with ``whole_words`` each piece ends after a
+        space or line break (the rest is carried into the next piece). A :meth:`shard`
+        yields only its own chunks."""
+        if self.part is not None:
+            yield from self._part_chunks(whole_words)
+            return
+        carry = ""
+        for text in self._pieces():
             text = carry + text
             carry = ""
             if whole_words:
@@ -161,6 +212,8 @@ class TextFileStream:
 
         sha256 hex, stable across processes; the file is not read.
         """
+        if self.part is not None:
+            return file_digest(self.path, self.start, self.stop, self.part, self.chunk_chars)
         return file_digest(self.path, self.start, self.stop)
 
 

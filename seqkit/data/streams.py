@@ -75,6 +75,7 @@ class TextStream:
         self.source = self.path
         self.encoding = check_encoding(encoding)
         self._every, self._keep = None, None  # row filter: index % every == 0 kept or dropped
+        self.part = None  # (index, count): only the chunks c with c % count == index
         self._count, self._sizes = None, None
         self._check_header()
 
@@ -105,8 +106,33 @@ class TextStream:
         every = max(2, int(round(1 / fraction)))
         return self._view(False, every), self._view(True, every)
 
+    def shard(self, index: int, count: int) -> TextStream:
+        """Worker ``index`` of ``count``'s part: the view's chunks ``index``, ``index +
+        count``, ... (multi-worker training shards a stream by chunk: each worker
+        reads the file but parses and encodes only its own chunks).
+
+        Raises DataError when the view has fewer chunks than workers.
+        """
+        if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
+            raise DataError(
+                f"TextStream.shard: received ({index!r}, {count!r}); expected 0 <= index < count."
+            )
+        chunks = len(self.chunk_sizes())
+        if chunks < count:
+            raise DataError(
+                f"{self.source} cannot be sharded over {count} workers: it reads as "
+                f"{chunks} chunk(s) of up to {self.chunk_rows} rows, and each worker needs "
+                f"whole chunks of its own. Pass chunk_rows={max(1, len(self) // count)} "
+                "or fewer to TextStream."
+            )
+        view = copy.copy(self)
+        view.part, view._count, view._sizes = (index, count), None, None
+        view.source = f"{self.source} (worker {index}'s chunks of {count})"
+        return view
+
     def chunks(self):
-        """Yields :class:`TextLabelData` of up to ``chunk_rows`` rows, in file order."""
+        """Yields :class:`TextLabelData` of up to ``chunk_rows`` rows, in file order
+        (a :meth:`shard`: only its own chunks)."""
         import pandas as pd
 
         reader = pd.read_csv(
@@ -119,7 +145,7 @@ class TextStream:
             chunksize=self.chunk_rows,
             encoding=self.encoding,
         )
-        start = 0
+        start, position = 0, -1
         try:
             for frame in reader:
                 index = np.arange(start, start + len(frame))
@@ -128,6 +154,9 @@ class TextStream:
                     chosen = (index % self._every == 0) == self._keep
                     frame, index = frame[chosen], index[chosen]
                 if not len(frame):
+                    continue
+                position += 1
+                if self.part is not None and position % self.part[1] != self.part[0]:
                     continue
                 where = f"{self.path} rows {index[0] + 2}-{index[-1] + 2}"
                 texts = [
@@ -178,6 +207,8 @@ class TextStream:
         sha256 hex, stable across processes; the file is not read.
         """
         view = (self.text_column, self.label_column, self._every, self._keep)
+        if self.part is not None:
+            view += (self.part, self.chunk_rows)
         if self.encoding != "utf-8":  # (only then: older UTF-8 checkpoints keep their key)
             view += (self.encoding,)
         return file_digest(self.path, *view)
