@@ -1,5 +1,6 @@
 """Multi-worker benchmark: examples per second of text-generation training, one
-process against 2 local workers (MultiWorkerMirroredStrategy over localhost)
+process against 2 local workers (MultiWorkerMirroredStrategy over localhost,
+on text in memory, sharded by data, and on a TextFileStream, sharded by chunk)
 and MirroredStrategy over 2 logical CPUs, on Tiny Shakespeare.
 
     python benchmarks/distributed.py [--chars 300000] [--epochs 2]
@@ -51,11 +52,23 @@ def run(mode: str, chars: int, epochs: int, out: str) -> None:
         "one": lambda: None,
         "mirrored": lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
         "workers": multi_worker_strategy,
+        "stream": multi_worker_strategy,
     }[mode]()
+    data = train
+    if mode == "stream":  # the training text, written once by launch: 6 chunks, 3 a worker
+        from seqkit.data import TextFileStream
+
+        data = TextFileStream(os.path.join(os.path.dirname(out), "train.txt"))
+        data = TextFileStream(data.path, chunk_chars=-(-len(data) // 6))
     lm = TextGenPipeline(**CONFIG).fit(
-        train, val, epochs=epochs, strategy=strategy, verbose=0, **FIT
+        data, val, epochs=epochs, strategy=strategy, verbose=0, **FIT
     )
-    windows = sum(int(x.shape[0]) for x, _ in lm._dataset(lm._read(train, True), 64, None))
+    if mode == "stream":  # the steps both workers took: the fewest full batches of 32
+        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+        own = lm._dataset(data.shard(index, 2), FIT["batch_size"] // 2, None)
+        windows = int(own.cardinality()) * FIT["batch_size"]  # (per worker: agreed below)
+    else:
+        windows = sum(int(x.shape[0]) for x, _ in lm._dataset(lm._read(train, True), 64, None))
     result = {"mode": mode, "windows": windows, "epoch_seconds": lm.history["epoch_seconds"]}
     result["examples_per_second"] = round(windows / lm.history["epoch_seconds"][-1], 1)
     result["val_loss"] = lm.history["val_loss"][-1]
@@ -67,7 +80,13 @@ def launch(mode: str, chars: int, epochs: int) -> dict:
     from tasks.workers import tf_configs
 
     with tempfile.TemporaryDirectory() as tmp:
-        configs = tf_configs(2) if mode == "workers" else [""]
+        configs = tf_configs(2) if mode in ("workers", "stream") else [""]
+        if mode == "stream":  # one file both workers read (the run key hashes its path)
+            sys.path.insert(0, HERE)
+            from textgen import load_split
+
+            with open(os.path.join(tmp, "train.txt"), "w", encoding="utf-8") as f:
+                f.write(load_split(chars)[0])
         procs = []
         for i, config in enumerate(configs):
             env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
@@ -78,20 +97,32 @@ def launch(mode: str, chars: int, epochs: int) -> dict:
         codes = [p.wait() for p in procs]
         if any(codes):
             raise SystemExit(f"{mode}: exit codes {codes}")
-        with open(os.path.join(tmp, "0.json")) as f:
-            return json.load(f)
+        results = []
+        for i in range(len(configs)):
+            with open(os.path.join(tmp, f"{i}.json")) as f:
+                results.append(json.load(f))
+        result = results[0]
+        if mode == "stream":  # every worker trained the fewest batches any worker had
+            result["windows"] = min(r["windows"] for r in results)
+            result["examples_per_second"] = round(
+                result["windows"] / result["epoch_seconds"][-1], 1
+            )
+        return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chars", type=int, default=300_000, help="characters of each split")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--modes", default="one,workers,stream,mirrored", help="configurations, in order"
+    )
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         return run(args.run, args.chars, args.epochs, args.out)
-    results = [launch(mode, args.chars, args.epochs) for mode in ("one", "workers", "mirrored")]
+    results = [launch(mode, args.chars, args.epochs) for mode in args.modes.split(",")]
     base = results[0]["examples_per_second"]
     print(
         f"textgen char LSTM-{CONFIG['units']}, global batch 64, {results[0]['windows']} windows/epoch"
@@ -100,6 +131,7 @@ def main() -> None:
     names = {
         "one": "1 process",
         "workers": "2 workers (MultiWorkerMirrored)",
+        "stream": "2 workers, TextFileStream by chunk",
         "mirrored": "MirroredStrategy, 2 logical CPUs",
     }
     for r in results:
