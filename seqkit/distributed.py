@@ -425,24 +425,35 @@ def own_batches(dataset, strategy):
     return strategy.distribute_datasets_from_function(lambda context: part)
 
 
+def _gather(strategy, value: float) -> list[float]:
+    """Every worker's ``value``, in worker order (one collective)."""
+    import tensorflow as tf
+
+    tensor = tf.constant([value], tf.float64)
+    gathered = strategy.gather(strategy.run(lambda: tensor), axis=0)
+    return [float(v) for v in gathered.numpy()]
+
+
 def _all_reduce(strategy, value: float, op: str) -> float:
     import tensorflow as tf
 
+    if op == "max":  # ReduceOp has only SUM and MEAN: gather, then take the max
+        return max(_gather(strategy, value))
     ops = {"sum": tf.distribute.ReduceOp.SUM, "mean": tf.distribute.ReduceOp.MEAN}
     tensor = tf.constant(value, tf.float64)
-    if op == "max":  # ReduceOp has only SUM and MEAN: gather, then take the max
-        gathered = strategy.gather(strategy.run(lambda: tf.reshape(tensor, [1])), axis=0)
-        return float(tf.reduce_max(gathered))
     return float(strategy.reduce(ops[op], strategy.run(lambda: tensor), axis=None))
 
 
 def agree(strategy, text: str, what: str) -> None:
-    """Raises UsageError unless every worker passes the same ``text`` (e.g. the run key)."""
+    """Raises UsageError unless every worker passes the same ``text`` (e.g. the run key).
+
+    One collective on every worker, so all of them raise together (none is left
+    waiting on a second one).
+    """
     import zlib
 
-    code = float(zlib.crc32(text.encode()) % 2**31)
-    low = -_all_reduce(strategy, -code, "max")
-    if low != code or _all_reduce(strategy, code, "max") != code:
+    codes = _gather(strategy, float(zlib.crc32(text.encode()) % 2**31))
+    if len(set(codes)) > 1:
         raise UsageError(
             f"The workers disagree on {what}: every worker must run the same command on "
             "the same data (same files, same arguments, same seqkit version)."

@@ -77,12 +77,14 @@ def _run_cli(args, **env):
     return done
 
 
-def _workers(job: dict, n: int, folder, **env) -> list[subprocess.Popen]:
-    path = os.path.join(folder, "job.json")
-    with open(path, "w") as f:
-        json.dump(job, f)
+def _workers(job: dict | list, n: int, folder, **env) -> list[subprocess.Popen]:
+    """N worker processes of ``job`` (or of ``job[i]`` each, given a list)."""
+    jobs = job if isinstance(job, list) else [job] * n
     procs = []
     for i, config in enumerate(tf_configs(n) if n > 1 else [""]):
+        path = os.path.join(folder, f"job{i}.json")
+        with open(path, "w") as f:
+            json.dump(jobs[i], f)
         log = open(os.path.join(folder, f"worker{i}.log"), "w")  # noqa: SIM115
         procs.append(
             subprocess.Popen(
@@ -265,6 +267,18 @@ def test_two_workers_python_api_fit_and_fine_tune_equal_one_process_forecasting(
         _wait(procs, folder)
         results[n] = out
     assert _max_difference(results[1], results[2]) < TOLERANCE
+
+
+@pytest.mark.slow
+def test_workers_that_run_different_jobs_all_stop_with_one_error(tmp_path, data):
+    jobs = [_forecast_job(data["forecasting"], str(tmp_path / "model"), None, epochs=e)
+            for e in (2, 3)]  # fmt: skip
+    procs = _workers(jobs, 2, tmp_path)
+    for i, p in enumerate(procs):
+        assert p.wait(timeout=TIMEOUT) != 0
+        with open(tmp_path / f"worker{i}.log") as f:
+            assert "UsageError: The workers disagree on the run (its arguments" in f.read()
+    assert not (tmp_path / "model").exists()
 
 
 @pytest.mark.slow
