@@ -101,8 +101,9 @@ class LSTM(_CellLayer):
     Same constructor and call arguments, defaults and weight layout as Keras
     (`set_weights(keras_lstm.get_weights())` works both ways), plus
     `trainable_initial_state`. Masks may use left or right padding and may
-    mask whole rows. `use_cudnn` is accepted for compatibility; seqkit never
-    depends on a GPU-only op, so exported graphs serve on CPUs.
+    mask whole rows. On a GPU, an unmasked call in the default configuration
+    runs cuDNN (`use_cudnn="auto"` or True; False keeps it off); exported and
+    saved graphs never hold a cuDNN op, so they serve on CPUs.
 
     Example:
 

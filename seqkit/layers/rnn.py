@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqkit.layers import _fast_path
+from seqkit.layers import _cudnn, _fast_path
 from seqkit.layers import _validation as V
 from seqkit.layers.recurrent_cell import RecurrentCell, serialize
 
@@ -323,20 +323,20 @@ class RNN(keras.layers.Layer):
             sequences = sequences * ops.expand_dims(dp, 1)
         rec_mask = cell.recurrent_dropout_mask(states[0], training)
 
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        result = _cudnn.call(self, sequences, states, mask, rec_mask)  # (a GPU only)
         x_tm = ops.transpose(sequences, (1, 0, 2))  # (time, batch, features)
-        xp = cell.project(x_tm)  # (time, batch, G): all input matmuls at once
+        xp = cell.project(x_tm) if result is None else None  # (time, batch, G): all at once
         mask_tm = None
         if mask is not None:
-            if isinstance(mask, (list, tuple)):
-                mask = mask[0]
             mask_tm = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
-        if self.go_backwards:
+        if self.go_backwards and result is None:
             xp = ops.flip(xp, axis=0)
             if mask_tm is not None:
                 mask_tm = ops.flip(mask_tm, axis=0)
 
-        result = None
-        if rec_mask is None and not self.unroll:
+        if result is None and rec_mask is None and not self.unroll:
             try:
                 back = self.go_backwards
                 result = _fast_sequence(
@@ -426,9 +426,9 @@ class _CellLayer(RNN):
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
-        # seqkit never calls cuDNN (graphs must serve on CPUs); the argument is
-        # kept so Keras code and configs load unchanged (SimpleRNN: accepted, as
-        # older seqkit configs hold it, and dropped, as Keras has none).
+        # `use_cudnn` False keeps a GPU call off cuDNN (`_cudnn`); the argument
+        # keeps Keras code and configs loading unchanged (SimpleRNN: accepted,
+        # as older seqkit configs hold it, and dropped, as Keras has none).
         if self.has_cudnn:
             self.use_cudnn = use_cudnn
 
