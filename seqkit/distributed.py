@@ -447,9 +447,7 @@ def _all_reduce(strategy, value: float, op: str) -> float:
 def agree(strategy, text: str, what: str) -> None:
     """Raises UsageError unless every worker passes the same ``text`` (e.g. the run key).
 
-    One collective on every worker, so all of them raise together (none is left
-    waiting on a second one).
-    """
+    One collective on every worker: all of them raise together."""
     import zlib
 
     codes = _gather(strategy, float(zlib.crc32(text.encode()) % 2**31))
