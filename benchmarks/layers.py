@@ -17,6 +17,12 @@ Usage:
     python benchmarks/layers.py --runs 10 --only lstm-256
     KERAS_BACKEND=jax python benchmarks/layers.py   # same table under JAX
     KERAS_BACKEND=torch python benchmarks/layers.py --peer torch   # + torch's nn.* modules
+    python benchmarks/layers.py --masked        # right-padded rows behind a Masking layer
+    python benchmarks/layers.py --no-cudnn      # (a GPU) seqkit's own loops, cuDNN off
+
+On a GPU the header names it, and both Keras and seqkit take cuDNN where their
+configuration allows it (seqkit: masked calls too, as sequence lengths; Keras
+on JAX: unmasked calls only).
 """
 
 from __future__ import annotations
@@ -55,13 +61,14 @@ EXTRA_ROWS = {
 }
 
 
-def build(lib, cls_name, units, bidirectional, steps, features, **kwargs):
+def build(lib, cls_name, units, bidirectional, steps, features, masked=False, **kwargs):
     cls = getattr(lib, cls_name)
     layer = cls(units, **kwargs)
     if bidirectional:
         layer = lib.Bidirectional(layer)
     inp = keras.Input((steps, features))
-    model = keras.Model(inp, keras.layers.Dense(1)(layer(inp)))
+    h = keras.layers.Masking(0.0)(inp) if masked else inp
+    model = keras.Model(inp, keras.layers.Dense(1)(layer(h)))
     model.compile(optimizer="adam", loss="mse")
     return model
 
@@ -73,10 +80,11 @@ def build_torch_peer(cls_name, units, bidirectional, features, **kwargs):
 
     if kwargs:
         raise SystemExit(f"--peer torch has no module for the options {kwargs}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     rnn = getattr(torch.nn, {"SimpleRNN": "RNN"}.get(cls_name, cls_name))(
         features, units, batch_first=True, bidirectional=bidirectional
-    )
-    head = torch.nn.Linear(units * (2 if bidirectional else 1), 1)
+    ).to(device)
+    head = torch.nn.Linear(units * (2 if bidirectional else 1), 1).to(device)
     params = list(rnn.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params)
 
@@ -85,14 +93,14 @@ def build_torch_peer(cls_name, units, bidirectional, features, **kwargs):
 
     def predict(x):
         with torch.no_grad():
-            return forward(x)
+            return forward(x).cpu()  # (waits for the device, as predict_on_batch does)
 
     def train(x, y):
         opt.zero_grad()
         loss = torch.nn.functional.mse_loss(forward(x), y)
         loss.backward()
         opt.step()
-        return loss
+        return loss.item()
 
     return predict, train
 
@@ -103,15 +111,18 @@ def time_call(fn, runs_box):
     runs_box.append((time.perf_counter() - t0) * 1000.0)
 
 
-def bench_row(name, batch, steps, features, runs, warmup, peer=None):
+def bench_row(name, batch, steps, features, runs, warmup, peer=None, masked=False):
     cls_name, units, bi, *extra = {**ROWS, **EXTRA_ROWS}[name]
     kw = extra[0] if extra else {}
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, steps, features)).astype("float32")
+    if masked:  # right padding: rows of steps/2 to steps valid steps
+        lengths = rng.integers(steps // 2, steps + 1, batch)
+        x[np.arange(steps)[None] >= lengths[:, None]] = 0.0
     y = rng.normal(size=(batch, 1)).astype("float32")
     models = {
-        "keras": build(keras.layers, cls_name, units, bi, steps, features, **kw),
-        "seqkit": build(sk, cls_name, units, bi, steps, features, **kw),
+        "keras": build(keras.layers, cls_name, units, bi, steps, features, masked, **kw),
+        "seqkit": build(sk, cls_name, units, bi, steps, features, masked, **kw),
     }
     models["seqkit"].set_weights(models["keras"].get_weights())
     calls = {
@@ -121,8 +132,11 @@ def bench_row(name, batch, steps, features, runs, warmup, peer=None):
     if peer == "torch":  # PyTorch's own module, timed in the same alternation
         import torch
 
+        if masked:
+            raise SystemExit("--peer torch times unmasked rows only")
         predict, train = build_torch_peer(cls_name, units, bi, features, **kw)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         calls["peer"] = {"forward": partial(predict, xt), "train": partial(train, xt, yt)}
     result = {}
     for phase in ("forward", "train"):
@@ -140,6 +154,24 @@ def bench_row(name, batch, steps, features, runs, warmup, peer=None):
             p = statistics.median(times["peer"])
             result[phase + "_peer"] = (p, s / p)
     return result
+
+
+def _accelerator():
+    """The GPU the backend computes on, or "none"."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return gpus[0].device_kind if gpus else "none"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return gpus[0].name if gpus else "none"
 
 
 def _loops():
@@ -178,15 +210,22 @@ def main(argv=None):
         choices=["torch"],
         help="also time PyTorch's own module (nn.RNN / nn.LSTM / nn.GRU) in the same process",
     )
+    p.add_argument("--masked", action="store_true", help="right-padded rows behind Masking")
+    p.add_argument("--no-cudnn", action="store_true", help="seqkit's own loops on a GPU")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error(f"--runs must be >= 1, got {args.runs}")
+    if args.no_cudnn:
+        from seqkit.layers import _cudnn
+
+        _cudnn.ENABLED = False
 
     print(
         f"backend={keras.backend.backend()} keras={keras.__version__} "
         f'python={platform.python_version()} cpu="{_machine.describe()}" '
         f"batch={args.batch} steps={args.steps} features={args.features} "
-        f"runs={args.runs} (median) loops={_loops()}"
+        f"runs={args.runs} (median) loops={_loops()} gpu={_accelerator()} "
+        f"masked={args.masked} seqkit_cudnn={not args.no_cudnn}"
     )
     header = (
         "| layer | Keras fwd ms | seqkit fwd ms | fwd ratio | "
@@ -198,7 +237,14 @@ def main(argv=None):
     print("|" + "---|" * (11 if args.peer else 7))
     for name in args.only or ROWS:
         r = bench_row(
-            name, args.batch, args.steps, args.features, args.runs, args.warmup, args.peer
+            name,
+            args.batch,
+            args.steps,
+            args.features,
+            args.runs,
+            args.warmup,
+            args.peer,
+            args.masked,
         )
         (kf, sf, rf), (kt, st, rt) = r["forward"], r["train"]
         line = f"| {name} | {kf:.1f} | {sf:.1f} | {rf:.2f} | {kt:.1f} | {st:.1f} | {rt:.2f} |"

@@ -5,8 +5,9 @@ Which backend reaches cuDNN here:
 
 * TensorFlow: LSTM and GRU (``reset_after=True``), through Keras's
   ``CudnnRNNV3`` wrappers;
-* JAX: LSTM, through Keras's ``jax.experimental.rnn`` wrapper (Keras has no
-  cuDNN GRU on JAX);
+* JAX: LSTM, through ``jax.experimental.rnn.lstm`` (called here, with the
+  sequence lengths; Keras has no cuDNN GRU on JAX, and its wrapper refuses
+  masks);
 * PyTorch: not here: the PyTorch fast path (``_torch_fast``) calls
   ``torch._VF.lstm`` / ``gru``, which take cuDNN by themselves on CUDA
   tensors, masks included (packed sequences).
@@ -16,13 +17,19 @@ A call goes to cuDNN when (:func:`plan` says why not, otherwise):
 * the layer's ``use_cudnn`` is "auto" or True, and :data:`ENABLED`;
 * default activations (tanh / sigmoid), a bias, GRU ``reset_after=True``;
 * no recurrent dropout in this call, not unrolled;
-* no mask (a masked call runs seqkit's own fused loops, which take any mask;
-  Keras's JAX path refuses masks too, and its TF path fails on left padding);
 * a GPU is present for the backend;
 * the graph is not being traced for export, nor (TensorFlow) one that may be
   saved (a user's ``tf.function``), nor inside an XLA cluster: every graph
   that may be served keeps the portable ops, so a GPU-trained model serves on
   a CPU, and a saved model never holds a ``CudnnRNN*`` op.
+
+Masks: cuDNN takes right-padded rows, given as sequence lengths. Any mask is
+made so here: each row's valid steps move, in order, to the front (left
+padding, holes, anything), cuDNN runs with the rows' valid-step counts, and
+each output step then reads the output of the last valid step at or before
+it, as the generic loop gives it (zero before the first, or at every masked
+step with ``zero_output_for_mask``); a row with no valid step keeps its
+initial state. This is exact: a masked step leaves the state unchanged.
 
 ``use_cudnn=True`` does not force cuDNN: where it cannot run, the call takes
 the fused loops (the results agree within float tolerance).
@@ -97,8 +104,6 @@ def plan(layer, mask=None, recurrent_dropout=False) -> str | None:
         return "recurrent dropout"
     if layer.unroll:
         return "unroll=True"
-    if mask is not None:
-        return "a mask"
     if not gpu_available():  # (before the stack walk below: CPU calls pay nothing more)
         return "no GPU"
     if export_target() is not None:
@@ -110,34 +115,101 @@ def plan(layer, mask=None, recurrent_dropout=False) -> str | None:
 
 def call(layer, sequences, states, mask, rec_mask):
     """``(outputs_tm, final_states)`` from cuDNN (the runners' format: time-major
-    outputs, or the last output alone), or None when the call does not go there.
+    outputs in processing order, or the last output alone), or None when the
+    call does not go there.
 
-    ``sequences``: batch-major, input dropout applied.
+    ``sequences``: batch-major, input dropout applied; ``mask``: (batch, time) or None.
     """
     if plan(layer, mask, rec_mask is not None) is not None:
         return None
     from keras import ops
+
+    x = sequences
+    if layer.go_backwards:  # (processing order from here on, as the runners)
+        x = ops.flip(x, axis=1)
+    if mask is None:
+        try:
+            y, final = _kernel(layer, x, states, None)
+        except NotImplementedError:  # (Keras's own checks: e.g. no cuDNN in this build)
+            return None
+        return (ops.transpose(y, (1, 0, 2)) if layer.return_sequences else y[None, :, -1]), final
+    m = ops.cast(mask, "bool")
+    if layer.go_backwards:
+        m = ops.flip(m, axis=1)
+    steps = ops.arange(ops.shape(m)[1], dtype="int32")[None]
+    # Valid steps first, in order: unique keys, so any sort keeps the order.
+    order = ops.argsort(ops.where(m, steps, steps + ops.shape(m)[1]), axis=1)
+    count = ops.sum(ops.cast(m, "int32"), axis=1)
+    lengths = ops.maximum(count, 1)  # (a row with no valid step: its result is replaced)
+    packed = ops.take_along_axis(x, order[:, :, None], axis=1)
+    try:
+        y, final = _kernel(layer, packed, states, lengths)
+    except NotImplementedError:
+        return None
+    seen = ops.cumsum(ops.cast(m, "int32"), axis=1)  # valid steps up to and including t
+    y = ops.take_along_axis(y, ops.maximum(seen - 1, 0)[:, :, None], axis=1)
+    keep = m if layer.zero_output_for_mask else seen > 0
+    y = ops.where(keep[:, :, None], y, ops.zeros_like(y))
+    some = (count > 0)[:, None]
+    final = [ops.where(some, f, ops.cast(s, f.dtype)) for f, s in zip(final, states)]
+    return (ops.transpose(y, (1, 0, 2)) if layer.return_sequences else y[None, :, -1]), final
+
+
+def _kernel(layer, x, states, lengths):
+    """cuDNN over batch-major ``x`` (processing order, right-padded rows of
+    ``lengths`` valid steps, or all valid when None): ``(y, final_states)``,
+    ``y`` batch-major with every step. Raises NotImplementedError where it cannot run."""
+    from keras import ops
     from keras.src import backend
 
     cell = layer.cell
+    if keras.backend.backend() == "jax":
+        steps = ops.shape(x)[1]
+        if lengths is None:
+            lengths = ops.full((ops.shape(x)[0],), steps, dtype="int32")
+        return _jax_lstm(x, states, lengths, cell.kernel, cell.recurrent_kernel, cell.bias)
+    mask = None if lengths is None else ops.arange(ops.shape(x)[1])[None] < lengths[:, None]
     common = dict(
         kernel=cell.kernel,
         recurrent_kernel=cell.recurrent_kernel,
         bias=cell.bias,
         activation=keras.activations.tanh,
         recurrent_activation=keras.activations.sigmoid,
-        return_sequences=layer.return_sequences,
-        go_backwards=layer.go_backwards,
+        return_sequences=True,
+        go_backwards=False,
         unroll=False,
     )
+    if cell._fast_kind() == "lstm":
+        _, y, final = backend.lstm(x, states[0], states[1], mask, **common)
+    else:
+        _, y, final = backend.gru(x, states[0], mask, reset_after=True, **common)
+    return y, list(final)
+
+
+def _jax_lstm(x, states, lengths, kernel, recurrent_kernel, bias):
+    """``jax.experimental.rnn.lstm`` with Keras's weights (its i, f, g, o gate order is
+    Keras's i, f, c, o; one bias, the recurrent one zero)."""
+    import jax.numpy as jnp
+
     try:
-        if cell._fast_kind() == "lstm":
-            last, outputs, final = backend.lstm(sequences, states[0], states[1], None, **common)
-        else:
-            last, outputs, final = backend.gru(
-                sequences, states[0], None, reset_after=True, **common
-            )
-    except NotImplementedError:  # (Keras's own checks: e.g. no cuDNN in this build)
-        return None
-    outputs_tm = ops.transpose(outputs, (1, 0, 2)) if layer.return_sequences else last[None]
-    return outputs_tm, list(final)
+        from jax.experimental import rnn
+    except ImportError as e:
+        raise NotImplementedError(f"jax.experimental.rnn unavailable: {e}") from e
+    kernel, recurrent_kernel, bias = (jnp.asarray(v) for v in (kernel, recurrent_kernel, bias))
+    weights = jnp.concatenate(
+        [kernel.T.ravel(), recurrent_kernel.T.ravel(), bias, jnp.zeros_like(bias)]
+    )
+    h0, c0 = (jnp.asarray(s)[None] for s in states)
+    y, h, c = rnn.lstm(
+        x,
+        h0,
+        c0,
+        weights,
+        jnp.asarray(lengths, jnp.int32),
+        input_size=kernel.shape[0],
+        hidden_size=recurrent_kernel.shape[0],
+        num_layers=1,
+        dropout=0.0,
+        bidirectional=False,
+    )
+    return y, [h[0], c[0]]
