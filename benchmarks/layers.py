@@ -105,10 +105,13 @@ def build_torch_peer(cls_name, units, bidirectional, features, **kwargs):
     return predict, train
 
 
-def time_call(fn, runs_box):
-    t0 = time.perf_counter()
+def time_call(fn, runs_box, cores_box=None):
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    runs_box.append((time.perf_counter() - t0) * 1000.0)
+    wall = time.perf_counter() - t0
+    runs_box.append(wall * 1000.0)
+    if cores_box is not None:  # CPU seconds of the process per wall second: cores kept busy
+        cores_box.append((time.process_time() - c0) / wall)
 
 
 def bench_row(name, batch, steps, features, runs, warmup, peer=None, masked=False):
@@ -141,15 +144,20 @@ def bench_row(name, batch, steps, features, runs, warmup, peer=None, masked=Fals
     result = {}
     for phase in ("forward", "train"):
         times = {lib: [] for lib in calls}
+        cores = {lib: [] for lib in calls}
         for c in calls.values():  # warm-up: tracing and first runs
             for _ in range(warmup):
                 c[phase]()
         for _ in range(runs):
             for lib, c in calls.items():
-                time_call(c[phase], times[lib])
+                time_call(c[phase], times[lib], cores[lib])
         k = statistics.median(times["keras"])
         s = statistics.median(times["seqkit"])
         result[phase] = (k, s, s / k)
+        result[phase + "_cores"] = (
+            statistics.median(cores["keras"]),
+            statistics.median(cores["seqkit"]),
+        )
         if peer:
             p = statistics.median(times["peer"])
             result[phase + "_peer"] = (p, s / p)
@@ -212,6 +220,11 @@ def main(argv=None):
     )
     p.add_argument("--masked", action="store_true", help="right-padded rows behind Masking")
     p.add_argument("--no-cudnn", action="store_true", help="seqkit's own loops on a GPU")
+    p.add_argument(
+        "--cores",
+        action="store_true",
+        help="also print the cores each train step kept busy (process CPU time / wall time)",
+    )
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error(f"--runs must be >= 1, got {args.runs}")
@@ -233,8 +246,10 @@ def main(argv=None):
     )
     if args.peer:
         header += " torch fwd ms | torch train ms | seqkit/torch fwd | seqkit/torch train |"
+    if args.cores:
+        header += " Keras train cores | seqkit train cores |"
     print(header)
-    print("|" + "---|" * (11 if args.peer else 7))
+    print("|" + "---|" * ((11 if args.peer else 7) + (2 if args.cores else 0)))
     for name in args.only or ROWS:
         r = bench_row(
             name,
@@ -251,6 +266,9 @@ def main(argv=None):
         if args.peer:
             (pf, qf), (pt, qt) = r["forward_peer"], r["train_peer"]
             line += f" {pf:.1f} | {pt:.1f} | {qf:.2f} | {qt:.2f} |"
+        if args.cores:
+            kc, sc = r["train_cores"]
+            line += f" {kc:.2f} | {sc:.2f} |"
         print(line, flush=True)
 
 
