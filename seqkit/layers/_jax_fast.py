@@ -11,10 +11,16 @@ loop.
 
 The layout mirrors the TensorFlow fast path (`_tf_cells`, `_tf_loops`):
 
-* `RNN.call` has already projected the inputs of all steps in one matmul
-  (`xp`, (time, batch, G)); the forward scan does only `h_tm1 @ R` and the
-  gate arithmetic, LSTM's four gates through one tanh over the whole
-  (batch, 4 * units) tensor (sigmoid(x) = (tanh(x / 2) + 1) / 2).
+* The input projection `x_t @ W + b` is done inside the forward scan, step by
+  step, from the unprojected inputs (`RNN.call`'s `inputs()`; the all-steps
+  `xp` it computed is then unused and XLA drops it): a (time, batch, G)
+  buffer allocated on every call cost more than the small per-step matmuls
+  (train ratio against Keras 1.03-1.04 -> 0.87-0.94 for the LSTM rows,
+  benchmarks/RESULTS.md). The scan does that, `h_tm1 @ R` and the gate
+  arithmetic, LSTM's four gates through one tanh over the whole
+  (batch, 4 * units) tensor (sigmoid(x) = (tanh(x / 2) + 1) / 2). The input
+  weights' gradients stay one matmul over all steps each (`X^T @ dZ`,
+  `dZ @ W^T`), as the recurrent one.
 * The forward scan of a differentiated call keeps what the backward reads
   (the state sequences, LSTM's gates, GRU's z, r, candidate and recurrent
   part); a call that is not differentiated runs the primal function, which
@@ -48,6 +54,10 @@ __all__ = ["run", "ENABLED", "UNROLL"]
 
 # Switch for tests and benchmarks: False sends every call to the generic loop.
 ENABLED = True
+# `x_t @ W + b` inside the forward scan, from the unprojected inputs, instead
+# of over all steps before it (no (time, batch, G) buffer); False scans `xp`.
+PROJECT_INSIDE = True
+PROJECT_KINDS = ("lstm", "simple", "gru", "gru_v1")
 # `lax.scan(unroll=...)` of both loops (measured on the 2-core machine;
 # see benchmarks/RESULTS.md).
 UNROLL = 1
@@ -178,6 +188,8 @@ def _forward(kind, xp, states, w, m, keep):
 
     def body(carry, x):
         xp_t, m_t = x if m is not None else (x, None)
+        if "W" in w:  # the input projection inside the loop (`PROJECT_INSIDE`)
+            xp_t = xp_t @ w["W"] + w["b"]
         new, saves = _step(kind, xp_t, carry, w)
         if m_t is not None:
             new = tuple(jnp.where(m_t, s, p) for s, p in zip(new, carry))
@@ -191,13 +203,15 @@ def _forward(kind, xp, states, w, m, keep):
 
 
 @functools.cache
-def _fused(kind, units, has_mask):
+def _fused(kind, units, has_mask, project=False):
     """The fused loop of one configuration, a `jax.custom_vjp` function:
     f(xp, m, states, ws) -> (H, final states after the first), H the carried
     (time, batch, units) sequence of the first state."""
 
     def weights(ws, dtype):
         w = {"R": ws[0], "u": units}
+        if project:
+            w["W"], w["b"] = ws[-2], ws[-1]
         if kind == "lstm":
             w["consts"] = _lstm_consts(units, dtype)
         if kind == "gru":
@@ -210,10 +224,10 @@ def _fused(kind, units, has_mask):
 
     def fwd(xp, m, states, ws):
         final, S, saves = _forward(kind, xp, states, weights(ws, xp.dtype), m, keep=True)
-        return (S[0], tuple(final[1:])), (S, saves, states, ws, m)
+        return (S[0], tuple(final[1:])), (S, saves, states, ws, m) + ((xp,) if project else ())
 
     def bwd(res, cotangents):
-        S, saves, states, ws, m = res
+        S, saves, states, ws, m = res[:5]
         dH, dfinal = cotangents
         w = weights(ws, dH.dtype)
         # the states before each step: (time, batch, units)
@@ -244,6 +258,10 @@ def _fused(kind, units, has_mask):
         DXP, DI = out if kind == "gru" else (out, None)
         dws = _weight_grads(kind, DXP, DI, S_prev[0], saves, w)
         dm = None if m is None else jnp.zeros_like(m)
+        if project:  # xin is x: d/dx, d/dW, d/db through x @ W + b
+            x = res[-1]
+            dws += [_outer(x, DXP), jnp.sum(DXP, axis=(0, 1))]
+            return DXP @ w["W"].T, dm, tuple(d0), tuple(dws)
         return DXP, dm, tuple(d0), tuple(dws)
 
     f = jax.custom_vjp(primal)
@@ -262,12 +280,14 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
         kind: "simple", "lstm", "gru" or "gru_v1"; None raises
             NotImplementedError (no fused loop: the generic loop runs).
         cell: the seqkit cell (weights are read from it).
-        xp: (time, batch, G) projected inputs, input bias included.
+        xp: (time, batch, G) projected inputs, input bias included (unused where
+            `PROJECT_INSIDE` reads `inputs`).
         states: list of (batch, units) initial states.
         mask: (time, batch, 1) bool or None.
         zero_output_for_mask: output zeros at masked steps.
         need_sequence: False when the caller reads only the last output.
-        inputs: unused here (the TensorFlow path's ONNX export reads it).
+        inputs: a function giving the unprojected (time, batch, features)
+            inputs in processing order, or None (then `xp` is scanned).
 
     Returns:
         (outputs (time, batch, units), final states list).
@@ -286,7 +306,15 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
             jnp.asarray(rb).astype(dtype) if rb is not None else jnp.zeros((3 * units,), dtype)
         )
     m = None if mask is None else jnp.asarray(mask).astype(dtype)
-    H, rest = _fused(kind, units, m is not None)(xp, m, tuple(states), tuple(ws))
+    project = PROJECT_INSIDE and kind in PROJECT_KINDS and inputs is not None
+    if project:  # (xp is then unused: XLA drops its computation)
+        b = cell.input_bias()
+        xp = jnp.asarray(inputs()).astype(dtype)
+        ws += [
+            jnp.asarray(cell.kernel).astype(dtype),
+            jnp.asarray(b).astype(dtype) if b is not None else jnp.zeros((ws[0].shape[1],), dtype),
+        ]
+    H, rest = _fused(kind, units, m is not None, project)(xp, m, tuple(states), tuple(ws))
     final = [H[-1], *rest]
     if m is None:
         Y = H
