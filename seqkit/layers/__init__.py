@@ -33,11 +33,11 @@ if keras.backend.backend() == "tensorflow":
 elif keras.backend.backend() == "jax":
     from seqkit.layers import _jax_fast
 
-    _fast_path.register("jax", _jax_fast.run)
+    _fast_path.register("jax", _jax_fast.run, projects=True)
 elif keras.backend.backend() == "torch":
     from seqkit.layers import _torch_fast
 
-    _fast_path.register("torch", _torch_fast.run)
+    _fast_path.register("torch", _torch_fast.run, projects=True)
 
 __all__ = [
     "RNN",

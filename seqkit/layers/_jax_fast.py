@@ -280,8 +280,8 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
         kind: "simple", "lstm", "gru" or "gru_v1"; None raises
             NotImplementedError (no fused loop: the generic loop runs).
         cell: the seqkit cell (weights are read from it).
-        xp: (time, batch, G) projected inputs, input bias included (unused where
-            `PROJECT_INSIDE` reads `inputs`).
+        xp: (time, batch, G) projected inputs, input bias included, or None
+            (`RNN` passes None: registered with `projects=True`).
         states: list of (batch, units) initial states.
         mask: (time, batch, 1) bool or None.
         zero_output_for_mask: output zeros at masked steps.
@@ -292,11 +292,14 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
     Returns:
         (outputs (time, batch, units), final states list).
     """
-    if not ENABLED or kind is None or not _is_jax_array(xp):
+    if not ENABLED or kind is None or (xp is None and inputs is None):
         raise NotImplementedError
-    if xp.ndim != 3 or xp.shape[0] == 0 or not jnp.issubdtype(xp.dtype, jnp.floating):
-        raise NotImplementedError  # empty sequences and odd inputs: the generic loop
-    dtype = xp.dtype
+    x = inputs() if xp is None else xp  # (registered with projects=True: xp is None)
+    if not _is_jax_array(x) or x.ndim != 3 or x.shape[0] == 0:
+        raise NotImplementedError  # symbolic traces, empty sequences: the generic loop
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise NotImplementedError
+    dtype = x.dtype
     units = cell.units
     states = [jnp.asarray(s).astype(dtype) for s in states]
     ws = [jnp.asarray(cell.recurrent_kernel).astype(dtype)]
@@ -307,9 +310,11 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
         )
     m = None if mask is None else jnp.asarray(mask).astype(dtype)
     project = PROJECT_INSIDE and kind in PROJECT_KINDS and inputs is not None
-    if project:  # (xp is then unused: XLA drops its computation)
+    if not project and xp is None:
+        xp = jnp.asarray(cell.project(x))
+    if project:  # (the scan reads the unprojected inputs)
         b = cell.input_bias()
-        xp = jnp.asarray(inputs()).astype(dtype)
+        xp = jnp.asarray(x if xp is None else inputs()).astype(dtype)
         ws += [
             jnp.asarray(cell.kernel).astype(dtype),
             jnp.asarray(b).astype(dtype) if b is not None else jnp.zeros((ws[0].shape[1],), dtype),

@@ -127,8 +127,8 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
         kind: "simple", "lstm" or "gru"; anything else ("gru_v1", None)
             raises NotImplementedError (the generic loop runs).
         cell: the seqkit cell (weights are read from it).
-        xp: (time, batch, G) projected inputs; only its dtype and device are
-            read (the kernel projects `inputs()` itself).
+        xp: None: registered with `projects=True`, this runner's kernels
+            project `inputs()` themselves (`_fast_path`).
         states: list of (batch, units) initial states.
         mask: (time, batch, 1) bool or None.
         zero_output_for_mask: output zeros at masked steps.
@@ -141,17 +141,15 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
     """
     if not ENABLED or kind not in _KERNELS or inputs is None:
         raise NotImplementedError
-    if not isinstance(xp, torch.Tensor) or xp.device.type == "meta" or xp.ndim != 3:
+    x = inputs()  # (time, batch, features)
+    if not isinstance(x, torch.Tensor) or x.device.type == "meta" or x.ndim != 3:
         raise NotImplementedError  # symbolic traces: the generic loop gives the shapes
-    if xp.shape[0] == 0 or xp.dtype not in (torch.float32, torch.float64):
+    if x.shape[0] == 0 or x.dtype not in (torch.float32, torch.float64):
         raise NotImplementedError  # empty sequences, float16 / bfloat16: the generic loop
     if torch.compiler.is_compiling():
         raise NotImplementedError
-    dtype = xp.dtype
+    dtype = x.dtype
     layout = None if mask is None else _layout(mask)
-    x = inputs()  # (time, batch, features)
-    if not isinstance(x, torch.Tensor) or x.dtype != dtype:
-        raise NotImplementedError
     kernel = _KERNELS[kind]
     params, has_biases = _params(kind, cell, dtype)
     hx = [torch.as_tensor(s).to(dtype).contiguous() for s in states]  # (batch, units) each

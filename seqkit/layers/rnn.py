@@ -6,14 +6,14 @@ Layout of the work in `RNN.call` (shapes for LSTM, G = 4 * units):
     x (batch, time, features)
       -> input dropout (one mask per sequence, as Keras)
       -> time-major, projected for all timesteps in one matmul: (time, batch, G)
+         (not for a fast path that projects itself: JAX's, PyTorch's)
       -> the loop: only `h_tm1 @ recurrent_kernel` and the gate arithmetic per step
       -> outputs (time, batch, units) -> (batch, time, units)
 
-The loop has one generic implementation written with `keras.ops` (runs under
-every backend) and, per backend, an optional fast path looked up in the
-`_fast_path` registry (TensorFlow: `seqkit.layers._tf_fast`, registered by
-`seqkit/layers/__init__.py`). `_fast_sequence` reaches it and raises
-`NotImplementedError` whenever it cannot take a call, so the generic loop does.
+The loop has one generic `keras.ops` implementation (every backend) and, per
+backend, an optional fast path from the `_fast_path` registry (filled by
+`seqkit/layers/__init__.py`); `_fast_sequence` reaches it, and it raises
+`NotImplementedError` for a call it cannot take, so the generic loop runs.
 """
 
 from __future__ import annotations
@@ -327,30 +327,29 @@ class RNN(keras.layers.Layer):
             mask = mask[0]
         result = _cudnn.call(self, sequences, states, mask, rec_mask)  # (a GPU only)
         x_tm = ops.transpose(sequences, (1, 0, 2))  # (time, batch, features)
-        xp = cell.project(x_tm) if result is None else None  # (time, batch, G): all at once
+        fast = result is None and rec_mask is None and not self.unroll
+        own = fast and _fast_path.projects(keras.backend.backend())  # the runner projects
+        xp = cell.project(x_tm) if result is None and not own else None  # (time, batch, G)
         mask_tm = None
         if mask is not None:
             mask_tm = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
         if self.go_backwards and result is None:
-            xp = ops.flip(xp, axis=0)
+            xp = None if xp is None else ops.flip(xp, axis=0)
             if mask_tm is not None:
                 mask_tm = ops.flip(mask_tm, axis=0)
 
-        if result is None and rec_mask is None and not self.unroll:
+        def ordered():  # the unprojected inputs in processing order
+            return ops.flip(x_tm, axis=0) if self.go_backwards else x_tm
+
+        if fast:
             try:
-                back = self.go_backwards
-                result = _fast_sequence(
-                    cell,
-                    xp,
-                    states,
-                    mask_tm,
-                    self.zero_output_for_mask,
-                    self.return_sequences,
-                    lambda: ops.flip(x_tm, axis=0) if back else x_tm,
-                )
+                out = (self.zero_output_for_mask, self.return_sequences, ordered)
+                result = _fast_sequence(cell, xp, states, mask_tm, *out)
             except NotImplementedError:
                 result = None
         if result is None:
+            if xp is None:  # (the runner that projects itself declined the call)
+                xp = cell.project(ordered())
             result = self._generic_loop(xp, states, mask_tm, rec_mask)
         outputs_tm, final_states = result
 
