@@ -12,8 +12,8 @@ loop.
 The layout mirrors the TensorFlow fast path (`_tf_cells`, `_tf_loops`):
 
 * The input projection `x_t @ W + b` is done inside the forward scan, step by
-  step, from the unprojected inputs (`RNN.call`'s `inputs()`; the all-steps
-  `xp` it computed is then unused and XLA drops it): a (time, batch, G)
+  step, from the unprojected inputs (`RNN.call`'s `inputs()`; registered with
+  `projects=True`, this runner gets `xp=None`): a (time, batch, G) all-steps
   buffer allocated on every call cost more than the small per-step matmuls
   (train ratio against Keras 1.03-1.04 -> 0.87-0.94 for the LSTM rows,
   benchmarks/RESULTS.md). The scan does that, `h_tm1 @ R` and the gate
@@ -258,7 +258,7 @@ def _fused(kind, units, has_mask, project=False):
         DXP, DI = out if kind == "gru" else (out, None)
         dws = _weight_grads(kind, DXP, DI, S_prev[0], saves, w)
         dm = None if m is None else jnp.zeros_like(m)
-        if project:  # xin is x: d/dx, d/dW, d/db through x @ W + b
+        if project:  # the scan read x: d/dx, d/dW, d/db through x @ W + b
             x = res[-1]
             dws += [_outer(x, DXP), jnp.sum(DXP, axis=(0, 1))]
             return DXP @ w["W"].T, dm, tuple(d0), tuple(dws)
@@ -294,12 +294,13 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
     """
     if not ENABLED or kind is None or (xp is None and inputs is None):
         raise NotImplementedError
-    x = inputs() if xp is None else xp  # (registered with projects=True: xp is None)
-    if not _is_jax_array(x) or x.ndim != 3 or x.shape[0] == 0:
+    x = inputs() if xp is None else None  # (registered with projects=True: xp is None)
+    probe = xp if x is None else x
+    if not _is_jax_array(probe) or probe.ndim != 3 or probe.shape[0] == 0:
         raise NotImplementedError  # symbolic traces, empty sequences: the generic loop
-    if not jnp.issubdtype(x.dtype, jnp.floating):
+    if not jnp.issubdtype(probe.dtype, jnp.floating):
         raise NotImplementedError
-    dtype = x.dtype
+    dtype = probe.dtype
     units = cell.units
     states = [jnp.asarray(s).astype(dtype) for s in states]
     ws = [jnp.asarray(cell.recurrent_kernel).astype(dtype)]
@@ -310,16 +311,16 @@ def run(kind, cell, xp, states, mask, zero_output_for_mask, need_sequence=True, 
         )
     m = None if mask is None else jnp.asarray(mask).astype(dtype)
     project = PROJECT_INSIDE and kind in PROJECT_KINDS and inputs is not None
-    if not project and xp is None:
-        xp = jnp.asarray(cell.project(x))
-    if project:  # (the scan reads the unprojected inputs)
+    if not project:  # the scan reads the projected inputs
+        seq = xp if x is None else jnp.asarray(cell.project(x))
+    else:  # the scan reads the unprojected inputs, and W and b
+        seq = jnp.asarray(inputs() if x is None else x).astype(dtype)
         b = cell.input_bias()
-        xp = jnp.asarray(x if xp is None else inputs()).astype(dtype)
         ws += [
             jnp.asarray(cell.kernel).astype(dtype),
             jnp.asarray(b).astype(dtype) if b is not None else jnp.zeros((ws[0].shape[1],), dtype),
         ]
-    H, rest = _fused(kind, units, m is not None, project)(xp, m, tuple(states), tuple(ws))
+    H, rest = _fused(kind, units, m is not None, project)(seq, m, tuple(states), tuple(ws))
     final = [H[-1], *rest]
     if m is None:
         Y = H
