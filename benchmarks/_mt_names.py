@@ -44,23 +44,54 @@ TEMPLATES = [
 ]
 
 
+# A second set, written after the name guard's design was fixed on the first: other
+# templates (two-word names, two sentences, several numbers), other names and places.
+OTHER_NAMES = (
+    "Yésica Florencio Agripina Eleuterio Clotilde Heriberto Petronila Segismundo Filiberta "
+    "Adalberto Marisol Ovidio Belinda Gumersindo Candelaria Herminio Apolonia Everardo "
+    "Brígida Saturnino Eladio Rufina Teófilo Visitación Nemesio"
+).split()
+OTHER_SURNAMES = "Quispe Mamani Huamán Villalobos Echeverría Zubizarreta Arrieta Cifuentes".split()
+OTHER_PLACES = (
+    "Riobamba Cajamarca Paysandú Rancagua Chiclayo Temuco Popayán Tarija Ibagué Tlaxcala "
+    "Zacatecas Ourense Huesca Teruel Soria Matagalpa Jinotega Quetzaltenango Ayacucho Piura"
+).split()
+OTHER_TEMPLATES = [
+    ("{name} {surname} llegó a {place} el lunes.", ("name", "surname", "place")),
+    ("Ayer {name} me dio {n} euros.", ("name", "n")),
+    ("El vuelo de {name} sale de {place} a las {time}.", ("name", "place", "time")),
+    ("{name} escribió una carta a {name2}.", ("name", "name2")),
+    ("Vivo en {place} con mi hermana {name}.", ("place", "name")),
+    ("La población de {place} es de {n} habitantes.", ("place", "n")),
+    ("{name} corrió {n} metros en {n2} segundos.", ("name", "n", "n2")),
+    ("Nos vemos en {place} a las {time}, {name}.", ("place", "time", "name")),
+    ("En {year}, {name} se mudó a {place}.", ("year", "name", "place")),
+    ("Estoy cansado. {name} no vino hoy.", ("name",)),
+    ("¿Dónde está {name}? Se fue a {place}.", ("name", "place")),
+    ("Mi número es el {n}.", ("n",)),
+]
+
+
 def _unseen(candidates, seen):
     return [c for c in candidates if c not in seen]
 
 
-def cases(data_text: str, n: int = 240, seed: int = 0) -> list[dict]:
+def cases(data_text: str, n: int = 240, seed: int = 0, other: bool = False) -> list[dict]:
     """``n`` cases ``{"source", "expect": [strings]}`` built from names, places, numbers
-    and times absent from ``data_text`` (the whole data file)."""
+    and times absent from ``data_text`` (the whole data file); ``other``: the second set."""
     words = set(re.findall(r"\w+", data_text))
     digits = set(re.findall(r"\d+(?::\d+)?", data_text))
-    names, places = _unseen(NAMES, words), _unseen(PLACES, words)
+    names = _unseen(OTHER_NAMES if other else NAMES, words)
+    places = _unseen(OTHER_PLACES if other else PLACES, words)
+    surnames = _unseen(OTHER_SURNAMES, words)
+    templates = OTHER_TEMPLATES if other else TEMPLATES
     rng = np.random.RandomState(seed)
     numbers = _unseen([str(x) for x in rng.randint(100, 10000, 400)], digits)
     years = _unseen([str(x) for x in range(1600, 2100)], digits)
     times = _unseen([f"{h}:{m:02d}" for h in range(1, 13) for m in range(0, 60, 5)], digits)
     out = []
     for i in range(n):
-        template, fields = TEMPLATES[i % len(TEMPLATES)]
+        template, fields = templates[i % len(templates)]
         a, b = rng.choice(len(names), 2, replace=False)
         values = {
             "name": names[a],
@@ -70,6 +101,9 @@ def cases(data_text: str, n: int = 240, seed: int = 0) -> list[dict]:
             "year": years[rng.randint(len(years))],
             "time": times[rng.randint(len(times))],
         }
+        if other:  # (drawn after the first set's values: that set is unchanged)
+            values["n2"] = numbers[rng.randint(len(numbers))]
+            values["surname"] = surnames[rng.randint(len(surnames))]
         out.append({"source": template.format(**values), "expect": [values[f] for f in fields]})
     return out
 

@@ -52,8 +52,9 @@ def metrics(clf, frame) -> dict:
     return {k: m[k] for k in ("accuracy", "f1", "loss")}
 
 
-def config(tokenizer: str) -> dict:
-    return dict(MODEL, tokenizer=tokenizer, max_tokens=VOCABULARY[tokenizer])
+def config(tokenizer: str, units: int | None = None) -> dict:
+    units = {"units": units} if units else {}
+    return dict(MODEL, tokenizer=tokenizer, max_tokens=VOCABULARY[tokenizer], **units)
 
 
 def cmd_mixed(args):
@@ -61,8 +62,9 @@ def cmd_mixed(args):
     from tasks.sentiment import SentimentPipeline
 
     imdb, sst2 = read("imdb_train"), read("sst2_train")
-    train = pd.concat([imdb, sst2], ignore_index=True).sample(frac=1.0, random_state=args.seed)
-    clf = SentimentPipeline(**config(args.tokenizer), seed=args.seed)
+    parts = [imdb] + [sst2] * args.sst2_weight  # SST-2 repeated: its weight in the mix
+    train = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=args.seed)
+    clf = SentimentPipeline(**config(args.tokenizer, args.units), seed=args.seed)
     start = time.time()
     clf.fit(train, verbose=2, checkpoint_dir="auto", **FIT)
     result = {
@@ -70,6 +72,7 @@ def cmd_mixed(args):
         "config": clf.get_config(),
         "fit": FIT,
         "train_texts": {"imdb": len(imdb), "sst2": len(sst2)},
+        "sst2_weight": args.sst2_weight,
         "train_seconds": round(time.time() - start, 1),
         "epochs_run": len(clf.history.get("loss", [])),
         "imdb_test": metrics(clf, read("imdb_test")),
@@ -141,6 +144,8 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("mixed")
     p.add_argument("--tokenizer", choices=sorted(VOCABULARY), default="word")
+    p.add_argument("--sst2-weight", type=int, default=1, help="SST-2 train repeated N times")
+    p.add_argument("--units", type=int, help=f"recurrent units (default {_MODEL['units']})")
     p.add_argument("--save")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json")

@@ -22,8 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -40,10 +38,19 @@ from tasks.arguments import (
     rate_arg,
     renamed_arguments,
 )
-from tasks.base import Pipeline, PipelineError, atomic_file
+from tasks.base import Pipeline, PipelineError
 from tasks.translation_data import TranslationPreprocessor, nfc, pair_dataset, teacher_forcing
-from tasks.translation_model import END, END_ID, START_ID, Seq2Seq
-from tasks.translation_serving import Decoder, Serving, banned_logits, detokenize_python
+from tasks.translation_model import END_ID, START_ID, Seq2Seq
+from tasks.translation_names import build_lexicon, calibrate, guard_of, guarded
+from tasks.translation_serving import (
+    Decoder,
+    Serving,
+    banned_logits,
+    detokenize_python,
+    plot_attention,
+    postprocess,
+    warn_long_or_empty,
+)
 
 __all__ = [
     "TranslationPipeline",
@@ -88,6 +95,10 @@ class TranslationPipeline(Pipeline):
         lowercase: lowercase both sides (off: output keeps its case).
         tokenizer: "subword" (SentencePiece, learnt from the training pairs:
             open vocabulary, digits split, byte fallback) or "word".
+        keep_names: names and numbers the training pairs never showed are
+            swapped for ones the model copies before translating, and back
+            after (:mod:`tasks.translation_names`); the default of ``translate``
+            and ``export``.
         seed: seeds weights, data order and dropout.
 
     The old argument names still work, with a ``FutureWarning``; saved folders
@@ -127,6 +138,7 @@ class TranslationPipeline(Pipeline):
         target_max_length: int | None = None,
         lowercase: bool = False,
         tokenizer: str = "subword",
+        keep_names: bool = True,
         seed: int = 0,
     ):
         super().__init__(seed=seed)
@@ -141,6 +153,7 @@ class TranslationPipeline(Pipeline):
         self.attention = choice("attention", attention, _ATTENTION)
         self.dropout = rate_arg("dropout", dropout)
         self.embedding_dim = int_arg("embedding_dim", embedding_dim)
+        self.keep_names = bool_arg("keep_names", keep_names)
         self.preprocessor = TranslationPreprocessor(
             max_tokens, target_max_tokens, max_length, target_max_length, lowercase, tokenizer
         )
@@ -165,6 +178,7 @@ class TranslationPipeline(Pipeline):
             **{name: getattr(self, name) for name in model},
             "embedding_dim": self.embedding_dim,
             **self.preprocessor.get_config(),
+            "keep_names": self.keep_names,
             "seed": self.seed,
         }
 
@@ -244,6 +258,36 @@ class TranslationPipeline(Pipeline):
     def _set_assets(self, assets: dict) -> None:
         self._decoders = {}
 
+    def _after_training(self, val) -> None:
+        self._calibrate_names()
+
+    def learn_names(self, data, **read_kwargs):
+        """Learns which names and numbers the model knows from its training pairs
+        (``fit`` does this itself; for folders saved before the name guard).
+
+        Args:
+            data: the pairs the model was trained on, in any form ``fit`` takes.
+
+        Returns:
+            self.
+        """
+        self._require_fitted("learn_names")
+        pairs = self._read(data, True, **read_kwargs)
+        self.preprocessor.names = build_lexicon(pairs.texts, pairs.labels)
+        self._calibrate_names()
+        return self
+
+    def _calibrate_names(self) -> None:
+        if self.preprocessor.names is not None:
+            names = self.preprocessor.names
+            self.preprocessor.names = calibrate(
+                lambda x: self.translate(x, warn=False, keep_names=False), names
+            )
+
+    def _name_guard(self, keep_names):
+        keep = self.keep_names if keep_names is None else bool_arg("keep_names", keep_names)
+        return guard_of(self.preprocessor.names) if keep else None
+
     def _callbacks(self, val):
         if val is None:
             return []
@@ -295,6 +339,7 @@ class TranslationPipeline(Pipeline):
         batch_size: int = 64,
         warn: bool = True,
         sampler=None,
+        keep_names: bool | None = None,
     ):
         """Translates a string or a list of strings.
 
@@ -316,6 +361,9 @@ class TranslationPipeline(Pipeline):
             sampler: the search as an object instead of ``beam_width`` and
                 ``length_penalty``: ``seqkit.samplers.BeamSampler(num_beams,
                 length_penalty)`` or ``GreedySampler()``.
+            keep_names: protect unseen names and numbers (default: the
+                pipeline's ``keep_names``); with it, ``source_tokens`` and
+                ``target_tokens`` show the surrogates the model read and wrote.
 
         Returns:
             A list of translations (a string for a string), or with
@@ -341,69 +389,25 @@ class TranslationPipeline(Pipeline):
             else int_arg("max_length", max_length, maximum=MAX_DECODED)
         )
         if warn:
-            self._warn_long_or_empty(texts)
+            warn_long_or_empty(self, texts)
         dec = self._decoder(beam_width, return_attention)
-        results = []
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
-            with exporting():  # plain while loops: one trace serves every sentence length
-                out = dec.run(
-                    tf.constant(batch),
-                    tf.constant(max_length, tf.int32),
-                    tf.constant(length_penalty, tf.float32),
-                )
-            results.extend(self._postprocess(batch, out, return_attention))
+        guard = self._name_guard(keep_names)
+
+        def run(texts):
+            results = []
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start : start + batch_size]
+                with exporting():  # plain while loops: one trace serves every sentence length
+                    out = dec.run(
+                        tf.constant(batch),
+                        tf.constant(max_length, tf.int32),
+                        tf.constant(length_penalty, tf.float32),
+                    )
+                results.extend(postprocess(self, batch, out, return_attention))
+            return results
+
+        results = run(texts) if guard is None else guarded(run, guard, texts)
         return results[0] if single and not return_attention else results
-
-    def _warn_long_or_empty(self, texts):
-        words = self.source_vectorizer.split(tf.constant(texts))
-        lengths = words.row_lengths().numpy()
-        long = [i for i, n in enumerate(lengths) if n > self.preprocessor.max_length]
-        if long:
-            warnings.warn(
-                f"{len(long)} source text(s) (e.g. number {long[0]}, {lengths[long[0]]} tokens) "
-                f"are longer than max_length={self.preprocessor.max_length}; only their first "
-                f"{self.preprocessor.max_length} tokens are translated.",
-                stacklevel=3,
-            )
-        empty = [i for i, n in enumerate(lengths) if n == 0]
-        if empty:
-            warnings.warn(
-                f"{len(empty)} source text(s) (e.g. number {empty[0]}) are empty; they "
-                "translate to ''.",
-                stacklevel=3,
-            )
-
-    def _postprocess(self, batch, out, return_attention):
-        ids = out["ids"].numpy()
-        att = out["attention"].numpy() if return_attention else None
-        source_len = out["source_length"].numpy()
-        vocab = self.target_vocabulary
-        results = []
-        for row in range(len(batch)):
-            kept = []
-            for token in ids[row]:
-                if token in (0, END_ID):
-                    break
-                kept.append(int(token))
-            tokens = [vocab[token] for token in kept]
-            text = self.preprocessor.text_of_ids(kept) if source_len[row] > 0 else ""
-            if not return_attention:
-                results.append(text)
-                continue
-            src_tokens = self.source_vectorizer.tokens(batch[row])[: self.preprocessor.max_length]
-            ended = len(tokens) < ids.shape[1] and ids[row, len(tokens)] == END_ID
-            n = len(tokens) + int(ended)  # rows: the target tokens and the end token
-            results.append(
-                {
-                    "translation": text,
-                    "source_tokens": src_tokens,
-                    "target_tokens": tokens + [END] * int(ended),
-                    "attention": att[row, :n, : len(src_tokens)],
-                    "score": float(out["score"].numpy()[row]),
-                }
-            )
-        return results
 
     def score(self, sources, targets) -> np.ndarray:
         """Summed log-probability of each target (with its end token) under the decoding
@@ -459,35 +463,19 @@ class TranslationPipeline(Pipeline):
 
     def plot_attention(self, text: str, path: str, beam_width: int = 1) -> str:
         """Draws the attention map of one translation to an image file (matplotlib)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        if not isinstance(text, str):
-            raise PipelineError("plot_attention() takes one string.")
-        r = self.translate([text], beam_width=beam_width, return_attention=True)[0]
-        fig, ax = plt.subplots(
-            figsize=(1 + 0.5 * len(r["source_tokens"]), 1 + 0.4 * len(r["target_tokens"]))
-        )
-        ax.imshow(r["attention"], cmap="viridis", vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(range(len(r["source_tokens"])), r["source_tokens"], rotation=60)
-        ax.set_yticks(range(len(r["target_tokens"])), r["target_tokens"])
-        ax.set_title(r["translation"], fontsize=9)
-        fig.tight_layout()
-        with atomic_file(path) as tmp:
-            fig.savefig(tmp, format=path.rsplit(".", 1)[-1] if "." in path else "png")
-        plt.close(fig)
-        return path
+        return plot_attention(self, text, path, beam_width)
 
     # ----------------------------------------------------------------- export
-    def _serving(self, beam_width: int | None = None, length_penalty=None, sampler=None):
+    def _serving(
+        self, beam_width: int | None = None, length_penalty=None, sampler=None, keep_names=None
+    ):
         """What ``export`` saves: ``translate(text: tf.string[None]) -> tf.string[None]``.
 
         Tokenization, beam search (``beam_width``, default 4; 1 is greedy,
         ranked with ``length_penalty``, default 0.6; or ``sampler=BeamSampler(...)``)
         and detokenization are in the graph; serving needs only TensorFlow. The
-        signature is also ``serving_default``.
+        signature is also ``serving_default``. ``keep_names`` (default: the
+        pipeline's) protects names and numbers in the graph, as ``translate`` does.
         """
         beam_width, length_penalty = search_settings(sampler, beam_width, length_penalty, 4)
         module = Serving(
@@ -496,5 +484,6 @@ class TranslationPipeline(Pipeline):
             beam_width,
             length_penalty,
             self.preprocessor.target_max_length,
+            self._name_guard(keep_names),
         )
         return module, {"translate": module.translate, "serving_default": module.translate}

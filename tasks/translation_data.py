@@ -22,6 +22,7 @@ from seqkit.text import OOV, PAD, WordVectorizer
 from tasks.arguments import choice
 from tasks.base import PipelineError, Preprocessor, bool_arg, int_arg
 from tasks.translation_model import END, END_ID, START, START_ID
+from tasks.translation_names import build_lexicon
 from tasks.translation_serving import detokenize_graph, detokenize_python
 
 __all__ = ["TranslationPreprocessor", "SubwordSide", "nfc", "teacher_forcing", "pair_dataset"]
@@ -120,6 +121,8 @@ class TranslationPreprocessor(Preprocessor):
         self.max_length = int_arg("max_length", max_length)
         self.target_max_length = int_arg("target_max_length", target_max_length, 2)
         self.target_vocabulary: list[str] | None = None
+        # What the training pairs show of names and numbers (tasks.translation_names).
+        self.names: dict | None = None
         if self.tokenizer == "subword":
             if target_max_tokens is not None:
                 raise PipelineError(
@@ -155,7 +158,9 @@ class TranslationPreprocessor(Preprocessor):
         return {**{name: getattr(self, name) for name in names}, "tokenizer": self.tokenizer}
 
     def fit(self, data: PairData) -> TranslationPreprocessor:
-        """Builds the vocabularies from the pairs' sources (``texts``) and targets (``labels``)."""
+        """Builds the vocabularies from the pairs' sources (``texts``) and targets (``labels``),
+        and the lexicon of the names and numbers they show."""
+        self.names = build_lexicon(data.texts, data.labels)
         if self.subword is not None:
             self.subword.train(list(data.texts) + list(data.labels))
             self.target_vocabulary = list(self.subword.vocabulary)
@@ -206,14 +211,18 @@ class TranslationPreprocessor(Preprocessor):
         return cached
 
     def get_assets(self) -> dict:
+        names = {} if self.names is None else {"names_lexicon": self.names}
         if self.subword is not None:
-            return {"subword_model": self.subword.to_text() if self.subword.fitted else None}
+            model = self.subword.to_text() if self.subword.fitted else None
+            return {"subword_model": model, **names}
         return {
             "source_vocabulary": list(self.source_vectorizer.vocabulary or []),
             "target_vocabulary": list(self.target_vocabulary or []),
+            **names,
         }
 
     def set_assets(self, assets: dict) -> None:
+        self.names = assets.get("names_lexicon")  # (none in folders saved before the name guard)
         try:
             if self.subword is not None:
                 self.subword.from_text(assets["subword_model"])

@@ -10,12 +10,25 @@
 
 from __future__ import annotations
 
+import warnings
+
 import tensorflow as tf
 
 from seqkit.samplers import beam_search, greedy_search, length_normalize
-from tasks.translation_model import END_ID, START_ID
+from tasks.base import PipelineError, atomic_file
+from tasks.translation_model import END, END_ID, START_ID
+from tasks.translation_names import guarded_graph
 
-__all__ = ["Decoder", "Serving", "banned_logits", "detokenize_python", "detokenize_graph"]
+__all__ = [
+    "Decoder",
+    "Serving",
+    "banned_logits",
+    "detokenize_python",
+    "detokenize_graph",
+    "plot_attention",
+    "postprocess",
+    "warn_long_or_empty",
+]
 
 _NO_SPACE_BEFORE = ".,;:!?)]}»%"
 _NO_SPACE_AFTER = "¿¡([{«"
@@ -126,15 +139,23 @@ class Serving(Decoder):
         preprocessor, model, beam_width: as :class:`Decoder`.
         length_penalty: GNMT length penalty of the beam search.
         max_length: most target tokens per sentence.
+        guard: a ``NameGuard`` (names and numbers protected, as ``translate``
+            does), or None.
     """
 
-    def __init__(self, preprocessor, model, beam_width, length_penalty, max_length):
+    def __init__(self, preprocessor, model, beam_width, length_penalty, max_length, guard=None):
         super().__init__(preprocessor, model, beam_width)
         self.max_length = max_length
         self.length_penalty = length_penalty
+        self.guard = guard
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate(self, text):
+        if self.guard is None:
+            return {"translation": self._strings(text)}
+        return {"translation": guarded_graph(self._strings, self.guard, text)}
+
+    def _strings(self, text):
         ids, _, _, source_length = self._search(
             text, tf.constant(self.max_length), tf.constant(self.length_penalty)
         )
@@ -142,4 +163,84 @@ class Serving(Decoder):
         stop = tf.cumsum(tf.cast(tf.logical_or(ids == END_ID, ids == 0), tf.int32), axis=-1)
         keep = tf.equal(stop, 0)
         text_out = self.target_text(ids, keep)
-        return {"translation": tf.where(source_length > 0, text_out, "")}
+        return tf.where(source_length > 0, text_out, "")
+
+
+def warn_long_or_empty(pipeline, texts) -> None:
+    """Warns about sources longer than ``max_length`` and empty ones."""
+    words = pipeline.source_vectorizer.split(tf.constant(texts))
+    lengths = words.row_lengths().numpy()
+    long = [i for i, n in enumerate(lengths) if n > pipeline.preprocessor.max_length]
+    if long:
+        warnings.warn(
+            f"{len(long)} source text(s) (e.g. number {long[0]}, {lengths[long[0]]} tokens) "
+            f"are longer than max_length={pipeline.preprocessor.max_length}; only their first "
+            f"{pipeline.preprocessor.max_length} tokens are translated.",
+            stacklevel=3,
+        )
+    empty = [i for i, n in enumerate(lengths) if n == 0]
+    if empty:
+        warnings.warn(
+            f"{len(empty)} source text(s) (e.g. number {empty[0]}) are empty; they "
+            "translate to ''.",
+            stacklevel=3,
+        )
+
+
+def postprocess(pipeline, batch, out, return_attention) -> list:
+    """``Decoder.run``'s output for ``batch`` -> translations, or dicts with attention maps."""
+    ids = out["ids"].numpy()
+    att = out["attention"].numpy() if return_attention else None
+    source_len = out["source_length"].numpy()
+    vocab = pipeline.target_vocabulary
+    results = []
+    for row in range(len(batch)):
+        kept = []
+        for token in ids[row]:
+            if token in (0, END_ID):
+                break
+            kept.append(int(token))
+        tokens = [vocab[token] for token in kept]
+        text = pipeline.preprocessor.text_of_ids(kept) if source_len[row] > 0 else ""
+        if not return_attention:
+            results.append(text)
+            continue
+        src_tokens = pipeline.source_vectorizer.tokens(batch[row])[
+            : pipeline.preprocessor.max_length
+        ]
+        ended = len(tokens) < ids.shape[1] and ids[row, len(tokens)] == END_ID
+        n = len(tokens) + int(ended)  # rows: the target tokens and the end token
+        results.append(
+            {
+                "translation": text,
+                "source_tokens": src_tokens,
+                "target_tokens": tokens + [END] * int(ended),
+                "attention": att[row, :n, : len(src_tokens)],
+                "score": float(out["score"].numpy()[row]),
+            }
+        )
+    return results
+
+
+def plot_attention(pipeline, text: str, path: str, beam_width: int = 1) -> str:
+    """Draws the attention map of one translation to an image file (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not isinstance(text, str):
+        raise PipelineError("plot_attention() takes one string.")
+    r = pipeline.translate([text], beam_width=beam_width, return_attention=True)[0]
+    fig, ax = plt.subplots(
+        figsize=(1 + 0.5 * len(r["source_tokens"]), 1 + 0.4 * len(r["target_tokens"]))
+    )
+    ax.imshow(r["attention"], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(r["source_tokens"])), r["source_tokens"], rotation=60)
+    ax.set_yticks(range(len(r["target_tokens"])), r["target_tokens"])
+    ax.set_title(r["translation"], fontsize=9)
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format=path.rsplit(".", 1)[-1] if "." in path else "png")
+    plt.close(fig)
+    return path

@@ -272,7 +272,7 @@ def test_the_preprocessor_fits_encodes_and_round_trips_its_assets(mt):
     twin = TranslationPreprocessor(**pre.get_config())
     twin.set_assets(pre.get_assets())
     assert twin.get_assets() == pre.get_assets() and (twin("el gato.") == pre("el gato.")).all()
-    assert sorted(pre.get_assets()) == ["source_vocabulary", "target_vocabulary"]
+    assert sorted(pre.get_assets()) == ["names_lexicon", "source_vocabulary", "target_vocabulary"]
     damaged = {**pre.get_assets(), "target_vocabulary": ["[PAD]", "[UNK]", "x"]}
     with pytest.raises(PipelineError, match="The saved assets are damaged"):
         twin.set_assets(damaged)

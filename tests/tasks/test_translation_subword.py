@@ -71,7 +71,7 @@ def test_save_and_load_give_the_same_translations(mt, tmp_path):
     sources = [s for s, _ in make_pairs(10, seed=3)] + ODD
     mt.save(str(tmp_path / "mt"))
     assets = json.load(open(tmp_path / "mt" / "assets.json"))
-    assert sorted(assets) == ["subword_model"]
+    assert sorted(assets) == ["names_lexicon", "subword_model"]
     loaded = tasks.load(str(tmp_path / "mt"))
     assert loaded.get_config() == mt.get_config()
     assert loaded.translate(sources, beam_width=3) == mt.translate(sources, beam_width=3)
