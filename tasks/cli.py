@@ -86,7 +86,7 @@ def cmd_translate(args) -> int:
         texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise ValueError("No texts given: pass them as arguments or on standard input.")
-    for text in mt.translate(texts, beam_width=args.beam_width):
+    for text in mt.translate(texts, beam_width=args.beam_width, keep_names=args.keep_names):
         print(text)
     return 0
 
@@ -366,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="*")
     p.add_argument("--model", default="translation", help="shipped name or saved folder")
     p.add_argument("--beam-width", type=int, default=4, help="1 is greedy")
+    p.add_argument(
+        "--no-keep-names",
+        dest="keep_names",
+        action="store_false",
+        help="leave unseen names and numbers to the model (no name guard)",
+    )
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser(

@@ -60,3 +60,12 @@ def test_without_the_guard_the_model_garbles_them(mt):
 def test_no_source_piece_is_unknown(mt):
     ids = mt.preprocessor([s for s, _ in CASES] + ["Ñandú ☃ 中文 «ÆØÅ»"])
     assert (ids != 1).all()
+
+
+def test_the_command_line_keeps_names_unless_told_not_to(capsys):
+    from tasks.cli import main
+
+    assert main(["translate", "Xiomara nació en 1862.", "--beam-width", "4"]) == 0
+    assert capsys.readouterr().out == "Xiomara was born in 1862.\n"
+    assert main(["translate", "Xiomara nació en 1862.", "--no-keep-names"]) == 0
+    assert "Xiomara" not in capsys.readouterr().out
