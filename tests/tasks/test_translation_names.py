@@ -6,6 +6,8 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tasks
 from tasks import PipelineError
@@ -70,6 +72,24 @@ def test_retries_use_the_next_surrogates_and_restore_counts_what_was_lost(guard)
 def test_more_names_than_surrogates_leaves_the_rest():
     text, orig = NameGuard(LEXICON).protect(tf.constant(["Ana, Eva y Zoe."]))
     assert strings(text) == ["Tom, Mary y Zoe."]
+
+
+WORDS = st.sampled_from(
+    "Xiomara Tom Mary Ana 3998 9:30 1730 2:30 54 1.500 O'Brien Jean-Luc Ñandú hay Hay "
+    "¿Conoces a Eulalia? ¡Zoe! (Ulises) «Rocío» x_y 12, 3.5% e-mail Éire ☃ 中文 .".split()
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.lists(WORDS, max_size=8).map(" ".join), min_size=1, max_size=4))
+def test_restore_undoes_protect_for_any_text(guard, texts):
+    """With a model that copies its input, every text comes back (spaces collapsed)."""
+    protected, originals = guard.protect(tf.constant(texts))
+    back, missing = guard.restore(protected, originals)
+    assert strings(back) == [
+        " ".join(t.split()) if p != t else t for t, p in zip(texts, strings(protected))
+    ]
+    assert missing.numpy().tolist() == [0] * len(texts)
 
 
 def _garbles_tom(text):
