@@ -1,8 +1,9 @@
 """Sentiment across domains: a model trained on IMDB and SST-2 together, and domain
 transfer from IMDB (long movie reviews) to SST-2 (short review sentences).
 
-``mixed``: trains SentimentPipeline on IMDB train + SST-2 train (10 % held out
-for early stopping), measures IMDB test and SST-2 dev; ``--save`` ships it.
+``mixed``: trains SentimentPipeline on IMDB train + SST-2 train (10 % of each
+held out for early stopping; ``--sst2-weight N`` repeats SST-2 N times in the
+mix), measures IMDB test and SST-2 dev; ``--save`` ships it.
 
 ``transfer``: trains on IMDB only (or loads ``--start``), then for each of 500
 and 2,000 SST-2 training sentences (a seeded sample): ``fine_tune`` on them
@@ -62,17 +63,23 @@ def cmd_mixed(args):
     from tasks.sentiment import SentimentPipeline
 
     imdb, sst2 = read("imdb_train"), read("sst2_train")
-    parts = [imdb] + [sst2] * args.sst2_weight  # SST-2 repeated: its weight in the mix
+    # 10 % of each held out (seeded) before SST-2 is repeated (its weight in the mix), so
+    # no validation text is also a training one.
+    held = [frame.sample(frac=0.1, random_state=args.seed) for frame in (imdb, sst2)]
+    imdb_fit, sst2_fit = (f.drop(h.index) for f, h in zip((imdb, sst2), held))
+    parts = [imdb_fit] + [sst2_fit] * args.sst2_weight
     train = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=args.seed)
+    val = pd.concat(held, ignore_index=True)
     clf = SentimentPipeline(**config(args.tokenizer, args.units), seed=args.seed)
     start = time.time()
-    clf.fit(train, verbose=2, checkpoint_dir="auto", **FIT)
+    clf.fit(train, validation_data=val, verbose=2, checkpoint_dir="auto", **FIT)
     result = {
         "command": "mixed",
         "config": clf.get_config(),
         "fit": FIT,
         "train_texts": {"imdb": len(imdb), "sst2": len(sst2)},
         "sst2_weight": args.sst2_weight,
+        "validation": "10 % of IMDB train and of SST-2 train, held out before the mix",
         "train_seconds": round(time.time() - start, 1),
         "epochs_run": len(clf.history.get("loss", [])),
         "imdb_test": metrics(clf, read("imdb_test")),
