@@ -9,15 +9,19 @@ production translation systems), and after translating each surrogate is
 replaced by what it stood for:
 
     "Xiomara vive en Cochabamba desde 1862."
-    -> "Tom vive en Boston desde 500."       (protect: what the model reads)
-    -> "Tom has lived in Boston since 500."  (the model)
-    -> "Xiomara has lived in Cochabamba since 1862."  (restore)
+    -> "Tom vive en Boston desde 1939."       (protect: what the model reads)
+    -> "Tom lives in Boston since 1939."      (the model)
+    -> "Xiomara lives in Cochabamba since 1862."  (restore)
 
 - :func:`build_lexicon`: from the training pairs, what the model already knows
-  (the capitalized words and numbers it saw, and lowercased words) and the
-  surrogates (the names and numbers it saw most, always copied verbatim);
+  (the capitalized words and numbers it saw, and lowercased words), candidate
+  surrogates (the names and numbers the pairs copy most) and sentences to try
+  them in;
+- :func:`calibrate`: keeps the candidates the trained model copies, best first;
 - :class:`NameGuard`: ``protect`` and ``restore``, in TensorFlow ops, so an
-  exported SavedModel does the same as ``translate``.
+  exported SavedModel does the same as ``translate``;
+- :func:`guarded` / :func:`guarded_graph`: translate, and try again with the
+  next surrogates where one did not come through.
 
 A word is protected when it starts with a capital letter, was never seen in
 the training sources (or seen too rarely to be learnt, and copied when seen),
@@ -214,16 +218,17 @@ class NameGuard(tf.Module):
     """``protect`` swaps unknown names and numbers for surrogates; ``restore`` undoes it.
 
     Args:
-        lexicon: :func:`build_lexicon`'s dict.
+        lexicon: :func:`calibrate`'s dict (``build_lexicon``'s with surrogates).
 
     Example:
 
-    >>> guard = NameGuard(lexicon)
+    >>> guard = NameGuard(lexicon)  # surrogates: names ["Tom", ...], numbers ["54", ...]
     >>> text, originals = guard.protect(tf.constant(["Xiomara tiene 3998 libros."]))
     >>> text.numpy()
-    array([b'Tom tiene 500 libros.'], dtype=object)
-    >>> guard.restore(tf.constant(["Tom has 500 books."]), originals).numpy()
-    array([b'Xiomara has 3998 books.'], dtype=object)
+    array([b'Tom tiene 54 libros.'], dtype=object)
+    >>> back, missing = guard.restore(tf.constant(["Tom has 54 books."]), originals)
+    >>> back.numpy(), missing.numpy()
+    (array([b'Xiomara has 3998 books.'], dtype=object), array([0], dtype=int32))
     """
 
     def __init__(self, lexicon: dict):
