@@ -276,6 +276,7 @@ DEMO_TRANSLATION = [
     "Tengo hambre.",
     "No sé qué hacer.",
     "Me gustaría reservar una mesa para dos personas.",
+    "Xiomara vive en Cochabamba desde 1862.",  # unseen names: the name guard
 ]
 
 
