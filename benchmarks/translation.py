@@ -250,28 +250,23 @@ Sources longer than {c["max_length"]} tokens are truncated (with a warning).
 
 
 def _card_commands(r) -> str:
-    """The commands that made the shipped folder (train; copy-tune; the name guard)."""
-    minutes = r["fit"]["time_limit_minutes"]
-    final = "saved_models/translate-spa-eng"
-    steps = []
-    if "rounds" in r.get("copy_tune", {}):
-        steps = ["copy-tune --model runs/mt --save runs/mt1", "copy-tune --model runs/mt1 --seed 1"]
-    elif r.get("copy_tune"):
-        steps = ["copy-tune --model runs/mt"]
+    """The commands that made the shipped folder: train, copy-tune (0, 1 or 2 rounds),
+    the name guard; each step reads the folder the one before it wrote."""
+    steps = [f"train --minutes {r['fit']['time_limit_minutes']:g}"]
+    if r.get("copy_tune"):
+        steps.append("copy-tune")
+        if "rounds" in r["copy_tune"]:
+            steps.append("copy-tune --seed 1")
     if r.get("names_guard"):
         steps.append("names")
-    if not steps:
-        return f"python benchmarks/translation.py train --save {final} --minutes {minutes}"
-    lines, model = [f"train --save runs/mt --minutes {minutes:g}"], "runs/mt"
+    lines = []
     for i, step in enumerate(steps):
-        last = i == len(steps) - 1
-        if step.startswith("copy-tune"):
-            model = step.split("--save ")[1] if "--save" in step else f"runs/mt{i + 1}"
-            step = step if "--save" in step else f"{step} --save {final if last else model}"
-        else:
-            step = f"names --model {model} --save {final}"
-        lines.append(step)
-    return "\n".join(f"python benchmarks/translation.py {line}" for line in lines)
+        read = f" --model runs/mt{i - 1 or ''}" if i else ""
+        save = "saved_models/translate-spa-eng" if i == len(steps) - 1 else f"runs/mt{i or ''}"
+        name, _, options = step.partition(" ")
+        options = f" {options}" if options else ""
+        lines.append(f"python benchmarks/translation.py {name}{read}{options} --save {save}")
+    return "\n".join(lines)
 
 
 def _card_names_limit(r) -> str:

@@ -166,9 +166,10 @@ def calibrate(translate, lexicon: dict, most: int = 8, threshold: float = 0.5) -
         lexicon: :func:`build_lexicon`'s dict.
 
     Returns:
-        The lexicon with ``names``, ``times`` and ``numbers`` set.
+        The lexicon with ``names``, ``times``, ``years`` and ``numbers`` set, and
+        ``rates``: each candidate's share of copies.
     """
-    out = dict(lexicon)
+    out = dict(lexicon, rates={})
     for kind in KINDS:
         trials = []  # (candidate, source)
         for cand in lexicon["candidates"][kind]:
@@ -185,8 +186,7 @@ def calibrate(translate, lexicon: dict, most: int = 8, threshold: float = 0.5) -
         rates = {c: hits[c] / tries[c] for c in tries}
         good = [c for c in lexicon["candidates"][kind] if rates.get(c, 0) >= threshold]
         out[kind] = sorted(good, key=lambda c: -rates[c])[:most]
-        out.setdefault("rates", {})
-        out["rates"] = {**out["rates"], **{c: round(r, 3) for c, r in rates.items()}}
+        out["rates"].update({c: round(r, 3) for c, r in rates.items()})
     return out
 
 
