@@ -320,7 +320,7 @@ years {", ".join(g["surrogates"]["years"][:2])}, ...; times {", ".join(g["surrog
 before translating and swapped back after; a sentence whose surrogate did not come
 through is tried again with the next ones (`tasks/translation_names.py`). The lexicon
 ({g["lexicon_sizes"]["keep"]:,} capitalized words and numbers left to the model,
-{g["lexicon_sizes"]["lower"]:,} lowercase words) and the surrogates (each tried in 60
+{g["lexicon_sizes"]["lower"]:,} lowercase words) and the surrogates (each tried in {g["contexts"]}
 training sentences, ranked by how often this model copies it) were learnt from the
 training pairs by `learn_names` in {g["learn_seconds"]:.0f} s; the weights are unchanged.
 
@@ -480,6 +480,7 @@ def cmd_names(args):
         "surrogates": {kind: lexicon[kind] for kind in ("names", "times", "years", "numbers")},
         "copy_rates": lexicon["rates"],
         "lexicon_sizes": {k: len(lexicon[k]) for k in ("keep", "lower", "starts")},
+        "contexts": len(lexicon["contexts"]["names"]),
         **runs,
         "examples": dict(zip(EXAMPLES, mt.translate(EXAMPLES, beam_width=4))),
         "machine": _machine.describe(),

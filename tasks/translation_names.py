@@ -72,7 +72,7 @@ def _py_tokens(text: str):
 
 
 def _kind(word: str, initial: bool, lower: set) -> str | None:
-    """ "names", "times", "numbers" or None: what a source word could be protected as."""
+    """What a source word could be protected as: "names", "times", "years", "numbers" or None."""
     if _PY_NUMBER.fullmatch(word):
         for kind, pattern in (("times", _TIME), ("years", _YEAR)):
             if re.fullmatch(pattern, word):
