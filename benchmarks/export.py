@@ -71,7 +71,7 @@ streams (all 1,742), forecasting the first N tickers (all 505).
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import json
 import math
 import os
@@ -479,6 +479,16 @@ def _detokenize(tokens, vocabulary, settings) -> list[str]:
     return out
 
 
+def _folder_guard(e):
+    """(the folder's names_guard module, its names.json lexicon), or None without them."""
+    if not os.path.exists(e.file("names.json")):
+        return None
+    spec = importlib.util.spec_from_file_location(f"names_guard_{id(e)}", e.file("names_guard.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, module.load(e.file("names.json"))
+
+
 def bench_translation(args, tmp):
     import tensorflow as tf
     import translation as translation_benchmark  # benchmarks/translation.py: the test split
@@ -502,11 +512,10 @@ def bench_translation(args, tmp):
         return x if x.shape[1] else np.zeros((len(batch), 1), np.int32)
 
     batches = [sources[i : i + BATCH] for i in range(0, n, BATCH)]
-    id_batches = [ids(b) for b in batches]
     exports = export_all(p, tmp, beam_width=1)
     ref_parts = saved_parts(p, tmp)
     quality, diffs, same, decode1, decode64, step1, step64 = {}, {}, {}, {}, {}, {}, {}
-    encode64 = {}
+    encode64, texters = {}, {}  # texters: variant -> (sentences -> translations)
     # Timing inputs spread over the subset, which is in file order (roughly by length).
     spread = [sources[i] for i in np.linspace(0, n - 1, min(BATCH, n)).astype(int)]
     few = spread[:: max(1, len(spread) // 8)][:8]
@@ -538,6 +547,7 @@ def bench_translation(args, tmp):
                 return [s.decode("utf-8") for s in out]
 
             hyps = _quality_safe(lambda run_text=run_text: sum(map(run_text, batches), []))
+            texters[name] = run_text
             decode1[name] = lambda run_text=run_text: [run_text([s]) for s in few]
             decode64[name] = lambda run_text=run_text: run_text(spread)
             step, encoder = ref_parts["decoder_step"], ref_parts["encoder"]
@@ -555,7 +565,17 @@ def bench_translation(args, tmp):
             def run_ids(x, encoder=encoder, step=step, vocabulary=vocabulary):
                 return _detokenize(_greedy_parts(encoder, step, x, settings), vocabulary, settings)
 
-            hyps = _quality_safe(lambda run_ids=run_ids: sum(map(run_ids, id_batches), []))
+            guard = _folder_guard(e)
+
+            def run_text(batch, run_ids=run_ids, guard=guard):
+                """Text -> text as an app would, with the folder's name guard where it has one."""
+                if guard is None:
+                    return run_ids(ids(batch))
+                module, lexicon = guard
+                return module.guarded(lambda b: run_ids(ids(b)), batch, lexicon)  # noqa: B023
+
+            hyps = _quality_safe(lambda run_text=run_text: sum(map(run_text, batches), []))
+            texters[name] = run_text
             few_ids = [ids([s]) for s in few]
             decode1[name] = lambda run_ids=run_ids, xs=few_ids: [run_ids(x) for x in xs]
             decode64[name] = lambda run_ids=run_ids, x=spread_ids: run_ids(x)
@@ -598,9 +618,46 @@ def bench_translation(args, tmp):
         f"over the {len(taps)} steps of the reference decode of {len(spread)} sentences spread "
         "over the lengths (also the decode batch 64 timed). Step reference: the "
         "decoder_step function saved alone as a SavedModel. Decode: SavedModel `translate` "
-        "on strings; the exported loop from source ids to text (tokenization not timed)."
+        "on strings; the exported loop from source ids to text (tokenization and the "
+        "folder's names_guard.py not timed; BLEU and = pipeline's translation: with it)."
     )
-    return {"task": "translation", "n": n, "tables": [table, speed], "notes": notes}
+    names = _names_table(p, texters)
+    notes += (
+        " Names: the unseen names and numbers of benchmarks/translation.py's `names` sets 1 "
+        "and 2 (240 sentences each), greedy, each variant as an app runs it (the ONNX and "
+        "LiteRT folders: with their names_guard.py)."
+    )
+    return {"task": "translation", "n": n, "tables": [table, speed, names], "notes": notes}
+
+
+def _names_table(p, texters) -> str:
+    """Names and numbers carried by each variant, against the pipeline's greedy translate."""
+    import _mt_names  # benchmarks/_mt_names.py
+    import _mt_splits
+
+    text = "\n".join(f"{en}\t{es}" for en, es in _mt_splits.read_pairs(DATA))
+    lines = [
+        "| variant | names + numbers carried, set 1 | set 2 | = pipeline's translation |",
+        "|---|---|---|---|",
+    ]
+    rows = {"pipeline (in process)": lambda b: p.translate(b, beam_width=1, warn=False)}
+    rows["pipeline, keep_names=False"] = lambda b: p.translate(
+        b, beam_width=1, warn=False, keep_names=False
+    )
+    rows.update(texters)
+    sets = [_mt_names.cases(text, n=240, other=other) for other in (False, True)]
+    want = None
+    for name, fn in rows.items():
+        out = [_quality_safe(lambda c=c, fn=fn: fn([x["source"] for x in c])) for c in sets]
+        if any(isinstance(o, str) for o in out):
+            lines.append(f"| {name} | {next(o for o in out if isinstance(o, str))} | | |")
+            continue
+        scores = [_mt_names.score(c, o)["carried"] for c, o in zip(sets, out)]
+        flat = sum(out, [])
+        want = flat if want is None else want
+        same = f"{sum(a == b for a, b in zip(flat, want))}/{len(want)}"
+        lines.append(f"| {name} | {100 * scores[0]:.1f} % | {100 * scores[1]:.1f} % | {same} |")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- textgen

@@ -10,7 +10,10 @@
 
 The app runs the search (greedy, or its own beam search) around
 ``decoder_step``; the word vocabularies and the tokenizer's settings are
-written beside the parts, since TFLite and ONNX have no string ops.
+written beside the parts, since TFLite and ONNX have no string ops. With the
+name guard (``keep_names``), ``names.json`` and ``names_guard.py``
+(:mod:`tasks.names_guard`, standard library only) let the app protect unseen
+names and numbers as ``translate`` does.
 
 Example:
 
@@ -58,7 +61,7 @@ Greedy decoding, for a batch of N sentences:
    `end_id`, joined with spaces, without a space before `{no_space_before}` or
    after `{no_space_after}`.
 
-`attention` (N, T) holds the weights of each step over the source words (0 at
+{names}`attention` (N, T) holds the weights of each step over the source words (0 at
 padding); stacked over the steps it is the pipeline's attention map. Beam search
 runs the same step on N * beams rows.
 """
@@ -74,6 +77,19 @@ _SUBWORD_TEXT = """\
 _SUBWORD_DETOKENIZE = """\
 5. **Ids to text.** The ids up to the first `end_id`, decoded by the same
    SentencePiece model (`DecodeIds`; "▁" marks a space, byte pieces form UTF-8).
+"""
+_NAMES = """\
+6. **Names and numbers** (`names.json`, `names_guard.py`: Python's standard library
+   only). The pipeline's `translate` swaps the names and numbers its training pairs
+   never showed for surrogates the model copies ("Xiomara" -> "Tom"), and back after
+   decoding; without that, an unseen name comes out garbled. Do the same around
+   steps 1-5: `protected, originals = names_guard.protect(sentences, lexicon)`
+   before step 1, `names_guard.restore(translations, originals, lexicon)` after
+   step 5, or all of it with `names_guard.guarded(translate, sentences, lexicon)`
+   (with `lexicon = names_guard.load("names.json")`), which also retries a sentence
+   that lost a name with the next surrogates. The rules are in `names_guard.py`'s
+   docstring, for a port to the app's language.
+
 """
 _NO_SPACE_BEFORE = ".,;:!?)]}»%"
 _NO_SPACE_AFTER = "¿¡([{«"
@@ -211,27 +227,32 @@ def _decoder_step(model, names, dec_units, vocabulary, encoded):
     )
 
 
-def parts(pipeline, fmt: str, **kwargs) -> Portable:
+def parts(pipeline, fmt: str, keep_names=None, **kwargs) -> Portable:
     """The ``encoder`` and ``decoder_step`` parts of a fitted ``TranslationPipeline``.
 
     Args:
         pipeline: a fitted (or loaded) ``TranslationPipeline``.
         fmt: "onnx" or "litert" (the same graphs for both).
+        keep_names: write the name guard's ``names.json`` and ``names_guard.py``
+            (default: the pipeline's ``keep_names``; nothing without surrogates).
 
     Returns:
         A :class:`tasks.portable.Portable` with the two parts and the files
-        ``source_vocabulary.txt``, ``target_vocabulary.txt`` and ``tokenizer.json``.
+        ``source_vocabulary.txt``, ``target_vocabulary.txt`` and ``tokenizer.json``
+        (subwords: ``sentencepiece.model``, ``vocabulary.txt``, ``tokenizer.json``).
 
     Raises:
-        PipelineError: an unfitted pipeline, or any keyword argument (there are none).
+        PipelineError: an unfitted pipeline, a bad ``keep_names``, or any other
+        keyword argument.
     """
     if kwargs:
         raise PipelineError(
             f"Unknown argument(s) {sorted(kwargs)} for a {fmt} export of a translation "
-            "pipeline; it takes none besides format and quantize (the app runs the search, "
-            "greedy or beam, around decoder_step)."
+            "pipeline; it takes none besides format, quantize and keep_names (the app runs "
+            "the search, greedy or beam, around decoder_step)."
         )
     pipeline._require_fitted("export")
+    guard = pipeline._name_guard(keep_names)
     model = pipeline._bare_model()  # as the SavedModel export: no optimizer or metrics
     names = _state_names(model)
     vocabulary = len(pipeline.target_vocabulary)
@@ -246,6 +267,7 @@ def parts(pipeline, fmt: str, **kwargs) -> Portable:
         never=", ".join(map(str, NEVER_GENERATE)),
         no_space_before=_NO_SPACE_BEFORE,
         no_space_after=_NO_SPACE_AFTER,
+        names=_NAMES if guard is not None else "",
     )
     pre = pipeline.preprocessor
     if pre.subword is not None:
@@ -257,6 +279,8 @@ def parts(pipeline, fmt: str, **kwargs) -> Portable:
         }
     else:
         files = _word_files(pipeline, settings)
+    if guard is not None:
+        files.update(_names_files(pipeline.preprocessor.names))
     encoder = _encoder(model, names, model.dec_units)
     step = _decoder_step(model, names, model.dec_units, vocabulary, encoder.outputs[:3])
     return Portable(parts=[encoder, step], files=files, usage=usage)
@@ -267,4 +291,17 @@ def _word_files(pipeline, settings) -> dict:
         "source_vocabulary.txt": vocabulary_text(pipeline.source_vectorizer.vocabulary),
         "target_vocabulary.txt": vocabulary_text(pipeline.target_vocabulary),
         "tokenizer.json": json.dumps(settings, indent=1, ensure_ascii=False),
+    }
+
+
+def _names_files(lexicon: dict) -> dict:
+    """``names.json`` (what :mod:`tasks.names_guard` reads) and that module's source."""
+    from tasks import names_guard
+
+    keys = ("keep", "lower", "starts", *names_guard.KINDS)
+    with open(names_guard.__file__, encoding="utf-8") as f:
+        source = f.read()
+    return {
+        "names.json": json.dumps({k: lexicon[k] for k in keys}, ensure_ascii=False),
+        "names_guard.py": source,
     }

@@ -1,12 +1,13 @@
 """The name guard: unseen names and numbers swapped for surrogates the model copies, and back."""
 
 import json
+import os
 import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tasks
@@ -90,6 +91,54 @@ def test_restore_undoes_protect_for_any_text(guard, texts):
         " ".join(t.split()) if p != t else t for t, p in zip(texts, strings(protected))
     ]
     assert missing.numpy().tolist() == [0] * len(texts)
+
+
+APP_WORDS = st.sampled_from(
+    "Xiomara Tom Mary Ana 3998 9:30 1730 2:30 54 1.500 O'Brien Jean-Luc Ñandú hay Hay "
+    "¿Conoces a Eulalia? ¡Zoe! (Ulises) «Rocío» 12, 3.5% e-mail Éire ☃ 中文 . Puerto Montt "
+    "Llegó Nada —Ana «Eva» «Hay (Nada) —En ǅemal Ⓐbc İstanbul ΟΔΟΣ Tom's 54. 1939, x\u00a0Y Zoe\u0301 "
+    "\t \n".split(" ")
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.lists(APP_WORDS, max_size=9).map(" ".join), min_size=1, max_size=4),
+    st.integers(0, 2),
+    st.lists(st.booleans(), min_size=12, max_size=12),
+)
+@example(
+    ["Vi «Nada» (Nada) y —En Puerto Montt, «Eulalia» 9:30.", "Ana O'Brien ve 1.500"], 1, [0] * 12
+)
+def test_the_apps_names_guard_does_what_the_graph_does(guard, texts, shift, drop):
+    """tasks/names_guard.py (copied into ONNX / LiteRT folders) against NameGuard's ops."""
+    from tasks import names_guard
+
+    protected, originals = guard.protect(tf.constant(texts), shift)
+    app_protected, app_originals = names_guard.protect(texts, LEXICON, shift)
+    assert app_protected == strings(protected)
+    assert app_originals == [strings(row) for row in originals]
+    # a "translation" that drops some of the words, surrogates among them
+    outs = [" ".join(w for w, d in zip(p.split(), drop * 9) if not d) for p in app_protected]
+    back, missing = guard.restore(tf.constant(outs, tf.string), originals)
+    app_back, app_missing = names_guard.restore(outs, app_originals, LEXICON)
+    assert (app_back, app_missing) == (strings(back), missing.numpy().tolist())
+
+
+def test_the_apps_names_guard_retries_as_the_pipeline_does(guard):
+    from tasks import names_guard
+
+    sources = ["Xiomara tiene 3998 libros.", "Nada aquí.", "Ana y Eva."]
+
+    def model(texts):
+        return [t.replace("Tom", "Tim") for t in texts]
+
+    assert names_guard.guarded(model, sources, LEXICON) == guarded(model, guard, sources)
+    assert names_guard.guarded(model, sources, LEXICON) == [
+        "Xiomara tiene 3998 libros.",
+        "Nada aquí.",
+        "Tim y Eva.",
+    ]
 
 
 def _garbles_tom(text):
@@ -182,6 +231,74 @@ def test_invented_names_come_through_translate_save_and_the_savedmodel(mt, tmp_p
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["served"] == expected
     assert out["bare"] == mt.translate(sources, beam_width=3, warn=False, keep_names=False)
+
+
+@pytest.mark.slow
+def test_onnx_app_with_the_folders_names_guard_keeps_invented_names(mt, tmp_path):
+    """An app's side, as the folder's README says: names_guard.py and names.json around
+    SentencePiece ids and the ONNX parts, in a process without TensorFlow or seqkit."""
+    mt.export(str(tmp_path / "onnx"), format="onnx")
+    mt.export(str(tmp_path / "bare"), format="onnx", keep_names=False)
+    assert {"names.json", "names_guard.py"} <= set(os.listdir(tmp_path / "onnx"))
+    assert not {"names.json", "names_guard.py"} & set(os.listdir(tmp_path / "bare"))
+    assert "names_guard.guarded(" in (tmp_path / "onnx" / "README.md").read_text()
+    sources = [f"{n} come pan." for n in NEW] + ["Tom bebe agua.", ""]
+    script = f"""
+        import json, sys
+        import numpy as np
+        import onnxruntime as ort
+        import sentencepiece as spm
+        folder = {str(tmp_path / "onnx")!r}
+        sys.path.insert(0, folder)
+        import names_guard
+        settings = json.load(open(folder + "/tokenizer.json"))
+        sp = spm.SentencePieceProcessor(model_file=folder + "/sentencepiece.model")
+        encoder = ort.InferenceSession(folder + "/encoder.onnx")
+        step = ort.InferenceSession(folder + "/decoder_step.onnx")
+
+        def translate(sentences):
+            rows = [sp.encode(s)[: settings["source_max_length"]] for s in sentences]
+            ids = np.zeros((len(rows), max(1, max(map(len, rows)))), np.int32)
+            for i, r in enumerate(rows):
+                ids[i, : len(r)] = r
+            names = [o.name for o in encoder.get_outputs()]
+            fixed = dict(zip(names, encoder.run(None, {{"source_ids": ids}})))
+            states = {{k: fixed.pop(k) for k in ("h", "c") if k in fixed}}
+            token = np.full(len(rows), settings["start_id"], np.int32)
+            out, done = [[] for _ in rows], np.zeros(len(rows), bool)
+            for _ in range(settings["target_max_length"]):
+                got = step.run(None, {{"token_ids": token, **states, **fixed}})
+                got = dict(zip([o.name for o in step.get_outputs()], got))
+                states = {{k: got["new_" + k] for k in states}}
+                logits = got["logits"]
+                logits[:, settings["never_generate"]] = -np.inf
+                token = logits.argmax(-1).astype(np.int32)
+                for i in range(len(rows)):
+                    if not done[i]:
+                        done[i] = token[i] == settings["end_id"]
+                        if not done[i]:
+                            out[i].append(int(token[i]))
+                if done.all():
+                    break
+            return [sp.decode(o) if r else "" for o, r in zip(out, rows)]  # as README says
+
+        lexicon = names_guard.load(folder + "/names.json")
+        sentences = {sources!r}
+        result = {{
+            "guarded": names_guard.guarded(translate, sentences, lexicon),
+            "bare": translate(sentences),
+            "leaked": sorted(m for m in ("tensorflow", "keras", "seqkit", "tasks") if m in sys.modules),
+        }}
+        print(json.dumps(result))
+        """
+    proc = run_python(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["leaked"] == []
+    expected = [f"{n} eats bread." for n in NEW] + ["Tom drinks water.", ""]
+    assert out["guarded"] == mt.translate(sources, beam_width=1, warn=False) == expected
+    assert out["bare"] == mt.translate(sources, beam_width=1, warn=False, keep_names=False)
+    assert out["bare"][:3] != expected[:3]  # without the guard the names do not come through
 
 
 def test_keep_names_is_checked_and_switches_the_guard_off(mt):
