@@ -41,7 +41,7 @@ from tasks.arguments import (
 from tasks.base import Pipeline, PipelineError
 from tasks.translation_data import TranslationPreprocessor, nfc, pair_dataset, teacher_forcing
 from tasks.translation_model import END_ID, START_ID, Seq2Seq
-from tasks.translation_names import build_lexicon, calibrate, guard_of, guarded
+from tasks.translation_names import build_lexicon, calibrate, guard_of, guarded, protect_pairs
 from tasks.translation_serving import (
     Decoder,
     Serving,
@@ -409,9 +409,12 @@ class TranslationPipeline(Pipeline):
         results = run(texts) if guard is None else guarded(run, guard, texts)
         return results[0] if single and not return_attention else results
 
-    def score(self, sources, targets) -> np.ndarray:
+    def score(self, sources, targets, keep_names: bool | None = None) -> np.ndarray:
         """Summed log-probability of each target (with its end token) under the decoding
-        distribution (the model's softmax without [PAD], [UNK] and [START]).
+        distribution (the model's softmax without [PAD], [UNK] and [START]). With
+        ``keep_names`` (default: the pipeline's) the pair is scored as ``translate``
+        reads and writes it: unseen names in the source, and the same in the target,
+        swapped for their surrogates.
 
         Returns:
             (n,) float64 array, one score per (source, target) pair.
@@ -422,6 +425,9 @@ class TranslationPipeline(Pipeline):
             raise PipelineError(
                 f"Received {len(sources)} sources and {len(targets)} targets; expected as many."
             )
+        guard = self._name_guard(keep_names)
+        if guard is not None and sources:
+            sources, targets = protect_pairs(guard, sources, targets)
         src = self.source_vectorizer.encode(sources)
         tgt = self.preprocessor.encode_targets(targets)
         banned = banned_logits(len(self.target_vocabulary))

@@ -37,7 +37,15 @@ import re
 
 import tensorflow as tf
 
-__all__ = ["NameGuard", "build_lexicon", "calibrate", "guard_of", "guarded", "guarded_graph"]
+__all__ = [
+    "NameGuard",
+    "build_lexicon",
+    "calibrate",
+    "guard_of",
+    "guarded",
+    "guarded_graph",
+    "protect_pairs",
+]
 
 KINDS = ("names", "times", "years", "numbers")  # surrogates of each kind, in ``originals`` order
 
@@ -392,6 +400,22 @@ def guarded(translate, guard: NameGuard, texts: list[str], rounds: int = ROUNDS)
                 missing[i] = n
         rows = [i for i in rows if missing[i] > 0]
     return best
+
+
+def protect_pairs(guard: NameGuard, sources: list[str], targets: list[str]):
+    """Sources protected as ``translate`` protects them, and each target with the same
+    originals swapped for the same surrogates (where it has them whole): the pair the
+    model would read and write."""
+    protected, originals = guard.protect(tf.constant(sources, tf.string))
+    surrogates = [s.decode("utf-8") for s in guard.surrogates.numpy()]
+    out = []
+    for target, row in zip(targets, originals.numpy()):
+        for surrogate, original in zip(surrogates, row):
+            if original:
+                pattern = rf"(?<![^\W_]){re.escape(original.decode('utf-8'))}(?![^\W_])"
+                target = re.sub(pattern, lambda _, s=surrogate: s, target)
+        out.append(target)
+    return [p.decode("utf-8") for p in protected.numpy()], out
 
 
 def guarded_graph(translate, guard: NameGuard, text, rounds: int = ROUNDS):

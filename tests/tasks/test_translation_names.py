@@ -301,6 +301,20 @@ def test_onnx_app_with_the_folders_names_guard_keeps_invented_names(mt, tmp_path
     assert out["bare"][:3] != expected[:3]  # without the guard the names do not come through
 
 
+def test_score_reads_the_pair_as_translate_does(mt):
+    first = mt.preprocessor.names["names"][0]  # the first surrogate, what protect writes
+    sources = [f"{NEW[0]} come pan.", "Tom bebe agua."]
+    targets = [f"{NEW[0]}'s friend eats bread.", "Tom drinks water."]
+    guarded_score = mt.score(sources, targets)
+    surrogate = [f"{first} come pan.", "Tom bebe agua."]
+    surrogate_targets = [f"{first}'s friend eats bread.", "Tom drinks water."]
+    np.testing.assert_allclose(
+        guarded_score, mt.score(surrogate, surrogate_targets, keep_names=False), rtol=1e-6
+    )
+    bare = mt.score(sources, targets, keep_names=False)
+    assert guarded_score[0] > bare[0] + 1.0 and guarded_score[1] == pytest.approx(bare[1])
+
+
 def test_keep_names_is_checked_and_switches_the_guard_off(mt):
     with pytest.raises(PipelineError, match=re.escape("Received `keep_names='yes'`")):
         mt.translate("Xiomara come pan.", keep_names="yes")
