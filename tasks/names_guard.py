@@ -91,7 +91,7 @@ def _kind(word: str) -> str | None:
 
 
 def _protect_one(text: str, lexicon: dict, sets: dict, shift: int):
-    every = _surrogates(lexicon)
+    every = sets["every"]
     tokens = [t for t in _SPLIT.split(text) if t]
     parsed = [_parse(t, "-'’:.,", False) for t in tokens]
     words = [w for _, w, _ in parsed]
@@ -131,9 +131,10 @@ def _protect_one(text: str, lexicon: dict, sets: dict, shift: int):
                 if k < len(free):
                     slot[j] = free[(k + shift) % len(free)]
         offset += len(own)
+    originals = [""] * max(len(every), 1)
     if not any(s >= 0 for s in slot):
-        return text, [""] * max(len(every), 1)
-    out, originals = [], [""] * max(len(every), 1)
+        return text, originals
+    out = []
     for j, token in enumerate(tokens):
         if cont[j] and slot[j] >= 0:  # (the name before it has no rest)
             out[-1] += parsed[j][2]
@@ -148,7 +149,9 @@ def _protect_one(text: str, lexicon: dict, sets: dict, shift: int):
 
 
 def _sets(lexicon: dict) -> dict:
-    return {key: set(lexicon.get(key, [])) for key in ("keep", "lower", "starts")}
+    """What every sentence's protect reads, built once per call."""
+    sets = {key: set(lexicon.get(key, [])) for key in ("keep", "lower", "starts")}
+    return {**sets, "every": _surrogates(lexicon)}
 
 
 def protect(texts: list, lexicon: dict, shift: int = 0):
